@@ -1,0 +1,1 @@
+"""Undertone core: emotion space, towers, training, evaluation and search."""

@@ -1,0 +1,202 @@
+"""Audio loading shared by every part of Undertone.
+
+Anything that reads sound goes through :func:`load_audio`: it decodes with libsndfile (wav, flac,
+ogg/vorbis, opus, mp3 ...), mixes down to mono float32, resamples, and turns every way a file can be
+bad into one typed :class:`AudioError` with a message a user can act on.
+"""
+
+from __future__ import annotations
+
+import io
+import math
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import BinaryIO, Union
+
+import numpy as np
+import soundfile as sf
+
+AudioSource = Union[str, os.PathLike, bytes, BinaryIO]
+
+SILENCE_RMS_DBFS = -60.0
+_BLOCK_FRAMES = 1 << 18
+
+
+class AudioError(ValueError):
+    """A file or buffer that cannot be used as audio. ``reason`` is a short machine-readable code."""
+
+    reason = "audio_error"
+
+    def __init__(self, message: str, source: object = None) -> None:
+        self.source = source
+        super().__init__(f"{_describe(source)}: {message}" if source is not None else message)
+
+
+class AudioNotFoundError(AudioError):
+    reason = "not_found"
+
+
+class UnreadableAudioError(AudioError):
+    """Exists but cannot be opened (permissions, a directory, an I/O error)."""
+
+    reason = "unreadable"
+
+
+class EmptyAudioError(AudioError):
+    reason = "empty"
+
+
+class CorruptAudioError(AudioError):
+    """Not audio at all, truncated, or decodes to invalid samples."""
+
+    reason = "corrupt"
+
+
+class SilentAudioError(AudioError):
+    reason = "silent"
+
+
+class AudioTooLongError(AudioError):
+    reason = "too_long"
+
+
+@dataclass(frozen=True)
+class AudioInfo:
+    """What the container says, read without decoding."""
+
+    duration: float
+    sample_rate: int
+    channels: int
+    format: str
+
+
+def _describe(source: object) -> str:
+    if isinstance(source, (str, os.PathLike)):
+        return str(source)
+    if isinstance(source, (bytes, bytearray)):
+        return f"<{len(source)} bytes>"
+    return getattr(source, "name", None) or "<audio buffer>"
+
+
+def _open(source: AudioSource) -> sf.SoundFile:
+    if isinstance(source, (bytes, bytearray)):
+        if not source:
+            raise EmptyAudioError("no data (0 bytes)", source)
+        source = io.BytesIO(source)
+    elif isinstance(source, (str, os.PathLike)):
+        path = Path(source)
+        if not path.exists():
+            raise AudioNotFoundError("no such file", source)
+        if path.is_dir():
+            raise UnreadableAudioError("is a directory, not an audio file", source)
+        if not os.access(path, os.R_OK):
+            raise UnreadableAudioError("permission denied", source)
+        if path.stat().st_size == 0:
+            raise EmptyAudioError("empty file (0 bytes)", source)
+    try:
+        return sf.SoundFile(source)
+    except sf.LibsndfileError as error:
+        raise CorruptAudioError(f"not a readable audio file ({error.error_string})", source) from error
+    except (RuntimeError, TypeError, OSError) as error:
+        raise CorruptAudioError(f"not a readable audio file ({error})", source) from error
+
+
+def audio_info(source: AudioSource) -> AudioInfo:
+    """Duration, rate and channels from the file header (raises :class:`AudioError`)."""
+    with _open(source) as handle:
+        return AudioInfo(handle.frames / handle.samplerate, handle.samplerate, handle.channels, handle.format)
+
+
+def load_audio(
+    source: AudioSource,
+    sample_rate: int = 16000,
+    *,
+    max_seconds: float | None = 1200.0,
+    allow_silence: bool = False,
+) -> np.ndarray:
+    """Decode ``source`` to a mono float32 waveform at ``sample_rate``.
+
+    Args:
+        source: A path, the file's bytes, or an open binary file.
+        sample_rate: Rate of the returned waveform.
+        max_seconds: Refuse longer audio before decoding it (None: no limit).
+        allow_silence: Return digital silence instead of raising :class:`SilentAudioError`.
+
+    Raises:
+        AudioError: One of its subclasses, saying what is wrong with the input.
+    """
+    with _open(source) as handle:
+        rate, frames = handle.samplerate, handle.frames
+        if frames <= 0 and handle.seekable():
+            raise EmptyAudioError("contains no audio samples", source)
+        if max_seconds is not None and frames / rate > max_seconds:
+            raise AudioTooLongError(
+                f"is {frames / rate / 60:.1f} min long; the limit is {max_seconds / 60:.1f} min", source
+            )
+        try:
+            blocks = [_to_mono(block) for block in handle.blocks(blocksize=_BLOCK_FRAMES, dtype="float32", always_2d=True)]
+        except (sf.LibsndfileError, RuntimeError) as error:
+            raise CorruptAudioError(f"decoding failed, the file may be truncated ({error})", source) from error
+    waveform = np.concatenate(blocks) if blocks else np.zeros(0, np.float32)
+    return prepare_waveform(waveform, rate, sample_rate, source=source, max_seconds=max_seconds, allow_silence=allow_silence)
+
+
+def prepare_waveform(
+    waveform: np.ndarray,
+    rate: int,
+    sample_rate: int = 16000,
+    *,
+    source: object = None,
+    max_seconds: float | None = None,
+    allow_silence: bool = False,
+) -> np.ndarray:
+    """Validate an in-memory waveform (1-D, or ``(frames, channels)``) and bring it to ``sample_rate``."""
+    waveform = np.asarray(waveform, dtype=np.float32)
+    if waveform.ndim == 2:
+        waveform = _to_mono(waveform)
+    if waveform.ndim != 1:
+        raise CorruptAudioError(f"expected a 1-D waveform or (frames, channels), got shape {waveform.shape}", source)
+    if waveform.size == 0:
+        raise EmptyAudioError("contains no audio samples", source)
+    if rate <= 0:
+        raise CorruptAudioError(f"invalid sample rate {rate}", source)
+    if max_seconds is not None and waveform.size / rate > max_seconds:
+        raise AudioTooLongError(f"is {waveform.size / rate / 60:.1f} min long; the limit is {max_seconds / 60:.1f} min", source)
+    if not np.isfinite(waveform).all():
+        raise CorruptAudioError("contains NaN or infinite samples", source)
+    if not allow_silence and rms_dbfs(waveform) < SILENCE_RMS_DBFS:
+        raise SilentAudioError(f"is silent (below {SILENCE_RMS_DBFS:.0f} dBFS)", source)
+    return resample(waveform, rate, sample_rate)
+
+
+def resample(waveform: np.ndarray, rate: int, target: int) -> np.ndarray:
+    """Band-limited resampling (torchaudio's sinc interpolation)."""
+    if rate == target:
+        return np.ascontiguousarray(waveform, dtype=np.float32)
+    import torch
+    import torchaudio.functional as AF
+
+    with torch.inference_mode():
+        out = AF.resample(torch.from_numpy(np.ascontiguousarray(waveform)), rate, target)
+    return out.numpy().astype(np.float32, copy=False)
+
+
+def rms_dbfs(waveform: np.ndarray) -> float:
+    """Root-mean-square level in dB relative to full scale (-inf for digital silence)."""
+    if waveform.size == 0:
+        return -math.inf
+    rms = float(np.sqrt(np.mean(np.square(waveform, dtype=np.float64))))
+    return 20.0 * math.log10(rms) if rms > 0 else -math.inf
+
+
+def _to_mono(block: np.ndarray) -> np.ndarray:
+    return block.mean(axis=1, dtype=np.float32) if block.shape[1] > 1 else block[:, 0]
+
+
+def write_audio(path: str | os.PathLike, waveform: np.ndarray, sample_rate: int) -> Path:
+    """Write a mono waveform; the format follows the suffix (``.wav``, ``.flac``, ``.ogg`` ...)."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    sf.write(path, np.asarray(waveform, dtype=np.float32), sample_rate)
+    return path

@@ -1,0 +1,1 @@
+"""Frozen encoders (towers); importing this package registers every built-in tower."""
