@@ -1,0 +1,49 @@
+from pathlib import Path
+
+import pytest
+
+from recommender.settings import Settings
+
+
+@pytest.fixture(autouse=True)
+def clean_env(monkeypatch, tmp_path):
+    for name in ("STORE", "QDRANT_URL", "DATABASE_URL", "REDIS_URL", "MODEL", "CONFIG", "MAX_TRACK_SECONDS"):
+        monkeypatch.delenv(f"UNDERTONE_{name}", raising=False)
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+
+
+def test_defaults_are_embedded(tmp_path):
+    settings = Settings.load()
+    assert settings.store == tmp_path / "home" / ".undertone"
+    assert settings.qdrant_url is None
+    assert settings.catalog_url == f"sqlite:///{settings.store / 'catalog.sqlite'}"
+
+
+def test_precedence_file_then_env_then_arguments(tmp_path, monkeypatch):
+    config = tmp_path / "undertone.toml"
+    config.write_text('store = "/from/file"\nredis_url = "redis://file"\nmax_track_seconds = 30\n')
+    monkeypatch.setenv("UNDERTONE_CONFIG", str(config))
+    monkeypatch.setenv("UNDERTONE_REDIS_URL", "redis://env")
+    settings = Settings.load(store=tmp_path / "arg", qdrant_url=None)
+    assert settings.store == tmp_path / "arg"
+    assert settings.redis_url == "redis://env"
+    assert settings.max_track_seconds == 30.0
+
+
+def test_env_values_are_typed(monkeypatch):
+    monkeypatch.setenv("UNDERTONE_MAX_TRACK_SECONDS", "90")
+    monkeypatch.setenv("UNDERTONE_STORE", "~/music-store")
+    settings = Settings.load()
+    assert settings.max_track_seconds == 90.0
+    assert settings.store == Path("~/music-store").expanduser()
+
+
+def test_unknown_keys_are_reported(tmp_path):
+    config = tmp_path / "c.toml"
+    config.write_text('qdrant_ulr = "http://typo"\n')
+    with pytest.raises(ValueError, match="qdrant_ulr"):
+        Settings.load(config)
+
+
+def test_database_url_overrides_sqlite():
+    assert Settings.load(database_url="postgresql://x/y").catalog_url == "postgresql://x/y"
