@@ -1,0 +1,21 @@
+#!/usr/bin/env bash
+# Install everything the test suite needs on a fresh Debian machine, then run it.
+#   system: chromium + chromedriver (browser test), fluidsynth + GM soundfont (MIDI corpora)
+#   python: a venv in .venv with the package and its dev extra
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+system_packages=(chromium chromium-driver fluidsynth fluid-soundfont-gm)
+missing=()
+for package in "${system_packages[@]}"; do
+    dpkg -s "$package" >/dev/null 2>&1 || missing+=("$package")
+done
+if [ ${#missing[@]} -gt 0 ]; then
+    sudo_cmd=""; [ "$(id -u)" -eq 0 ] || sudo_cmd="sudo"
+    $sudo_cmd apt-get update -q
+    DEBIAN_FRONTEND=noninteractive $sudo_cmd apt-get install -y -q "${missing[@]}"
+fi
+
+python3 -m venv .venv
+.venv/bin/pip install -q -e '.[dev]'
+exec .venv/bin/python -m pytest "$@"
