@@ -1,1 +1,5 @@
 """Frozen encoders (towers); importing this package registers every built-in tower."""
+
+from recommender.towers import huggingface  # noqa: F401
+from recommender.towers import tag  # noqa: F401
+from recommender.towers import text  # noqa: F401
