@@ -25,9 +25,10 @@ import torch
 from safetensors.torch import load_file, save, save_file
 
 from recommender.audio import prepare_waveform
-from recommender.emotion import LABEL_SETS, EmotionSpace
+from recommender.emotion import BUILTIN_VA, LABEL_SETS, EmotionSpace
 from recommender.heads import EmotionHeads, HeadConfig
 from recommender.towers.base import Tower, build_tower
+from recommender.towers.tag import VATagTower
 
 logger = logging.getLogger(__name__)
 
@@ -212,6 +213,11 @@ class EmotionModel:
         heads.load_state_dict(load_file(weights_path))
         return cls(config, heads, EmotionSpace.default(lexicon), _digest(heads))
 
+    @classmethod
+    def from_heads(cls, config: ModelConfig, heads: EmotionHeads, *, lexicon: Path | None = None) -> "EmotionModel":
+        """A model from freshly trained heads (``config`` must know every tower dim)."""
+        return cls(config, heads, EmotionSpace.default(lexicon), _digest(heads))
+
     def save(self, directory: Path) -> None:
         """Write ``config.json`` and ``heads.safetensors`` into ``directory``."""
         directory = Path(directory)
@@ -319,14 +325,18 @@ class EmotionModel:
     def analyze_emotion(self, word: str) -> Analysis:
         """Place an emotion word (raises :class:`~recommender.emotion.UnknownEmotionError` for unknown words)."""
         valence, arousal = self.space.va(word)
-        return self._tag_analysis(self.tag_tower.embed(word), float(valence), float(arousal))
+        # The VA tag tower's vector is the VA point itself (resolved here with the model's lexicon);
+        # other tag towers read the word.
+        features = self.space.va(word) if isinstance(self.tag_tower, VATagTower) else self.tag_tower.embed(word)
+        return self._tag_analysis(features, float(valence), float(arousal))
 
     def analyze_va(self, valence: float, arousal: float) -> Analysis:
         """Place a valence-arousal point (both in [0, 1])."""
         for name, value in (("valence", valence), ("arousal", arousal)):
             if not 0.0 <= float(value) <= 1.0:
                 raise ValueError(f"{name} must be within [0, 1], got {value}")
-        return self._tag_analysis(self.tag_tower.embed_va(float(valence), float(arousal)), float(valence), float(arousal))
+        features = tag_features(self.tag_tower, np.array([[valence, arousal]]), self.space)[0]
+        return self._tag_analysis(features, float(valence), float(arousal))
 
     # -- internals ----------------------------------------------------------------------------------
 
@@ -363,6 +373,20 @@ class EmotionModel:
             mean = vectors.mean(axis=0)
             rows.append(mean / np.linalg.norm(mean))
         return np.stack(rows)
+
+
+def tag_features(tower: Tower, va_points: np.ndarray, space: EmotionSpace | None = None) -> np.ndarray:
+    """Tag-tower vectors of VA points ``(n, 2)`` -> ``(n, tower.dim)``.
+
+    The ``va`` tag tower's vector of a word is its VA point, so a point is its own vector. Any other tag
+    tower embeds the built-in label nearest to each point.
+    """
+    va_points = np.asarray(va_points, dtype=np.float32).reshape(-1, 2)
+    if isinstance(tower, VATagTower):
+        return va_points
+    space = space or EmotionSpace.default()
+    vocabulary = list(BUILTIN_VA)
+    return np.asarray(tower.embed_many([space.nearest_label(point, vocabulary) for point in va_points]), np.float32)
 
 
 def build_heads(config: ModelConfig) -> EmotionHeads:
