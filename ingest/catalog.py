@@ -1,0 +1,571 @@
+"""The SQL catalog: what is in the library, and what every ingestion job did to each file.
+
+Three tables (SQLAlchemy 2.x, SQLite by default, PostgreSQL in server mode):
+
+* ``tracks`` -- one row per distinct audio content (id = :func:`ingest.identity.track_id`), holding
+  the analysis *and the embedding*. SQL is the source of truth; the vector store is an index rebuilt
+  from it. ``state`` drives the outbox protocol (docs/ingestion.md): a row is written ``pending``,
+  the vector upsert follows, and only then is the row marked ``indexed``; ``retired`` rows wait for
+  their vector to be deleted.
+* ``ingest_jobs`` -- one row per ``undertone ingest`` run.
+* ``ingest_items`` -- one row per file of a job, with its status and, when it failed, a short
+  machine-readable ``reason`` and a human ``message``.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import importlib.util
+import uuid
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Iterator, Sequence
+
+import numpy as np
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    DateTime,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    LargeBinary,
+    String,
+    Text,
+    create_engine,
+    delete,
+    event,
+    func,
+    select,
+    text,
+    update,
+)
+from sqlalchemy.engine import Connection, Engine, make_url
+from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column
+
+from ingest.sources import SourceItem
+
+# Track states (the outbox protocol) and item statuses.
+PENDING, INDEXED, RETIRED = "pending", "indexed", "retired"
+QUEUED, INGESTED, SKIPPED, FAILED = "queued", "ingested", "skipped", "failed"
+ITEM_STATUSES = (QUEUED, PENDING, INGESTED, SKIPPED, FAILED)
+FINAL_ITEM_STATUSES = (INGESTED, SKIPPED, FAILED)
+# Job states.
+PLANNING, RUNNING, DONE, JOB_FAILED = "planning", "running", "done", "failed"
+
+
+def utcnow() -> dt.datetime:
+    return dt.datetime.now(dt.timezone.utc)
+
+
+def as_utc(moment: dt.datetime) -> dt.datetime:
+    """SQLite hands timestamps back without a zone; they were written in UTC."""
+    return moment.replace(tzinfo=dt.timezone.utc) if moment.tzinfo is None else moment.astimezone(dt.timezone.utc)
+
+
+class Base(DeclarativeBase):
+    type_annotation_map = {dict[str, Any]: JSON, dt.datetime: DateTime(timezone=True)}
+
+
+class Track(Base):
+    """One distinct audio content in the library."""
+
+    __tablename__ = "tracks"
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    content_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    path: Mapped[str] = mapped_column(Text, index=True)
+    size: Mapped[int] = mapped_column(BigInteger)
+    mtime_ns: Mapped[int] = mapped_column(BigInteger)
+    state: Mapped[str] = mapped_column(String(16), index=True)
+    revision: Mapped[int] = mapped_column(Integer, default=1)
+    model: Mapped[str] = mapped_column(String(128))
+    duration: Mapped[float] = mapped_column(Float)
+    valence: Mapped[float] = mapped_column(Float)
+    arousal: Mapped[float] = mapped_column(Float)
+    mood: Mapped[str] = mapped_column(String(64))
+    moods: Mapped[dict[str, Any]]
+    meta: Mapped[dict[str, Any]] = mapped_column("metadata")
+    metadata_signature: Mapped[str] = mapped_column(String(32))
+    vector: Mapped[bytes] = mapped_column(LargeBinary)
+    job_id: Mapped[str | None] = mapped_column(String(36))
+    ingested_at: Mapped[dt.datetime]
+    updated_at: Mapped[dt.datetime]
+
+    def embedding(self) -> np.ndarray:
+        return np.frombuffer(self.vector, dtype=np.float32).copy()
+
+    def payload(self) -> dict[str, Any]:
+        """The vector-store payload (docs/contracts.md): metadata first, computed fields win."""
+        return {
+            **self.meta,
+            "path": self.path,
+            "content_hash": self.content_hash,
+            "duration": self.duration,
+            "valence": self.valence,
+            "arousal": self.arousal,
+            "moods": dict(self.moods),
+            "mood": self.mood,
+            "model": self.model,
+            "ingested_at": as_utc(self.ingested_at).isoformat(),
+        }
+
+
+class IngestJob(Base):
+    __tablename__ = "ingest_jobs"
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    source: Mapped[str] = mapped_column(Text)
+    mode: Mapped[str] = mapped_column(String(16))
+    state: Mapped[str] = mapped_column(String(16))
+    total: Mapped[int | None] = mapped_column(Integer)
+    error: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[dt.datetime]
+    finished_at: Mapped[dt.datetime | None]
+
+
+class IngestItem(Base):
+    __tablename__ = "ingest_items"
+    __table_args__ = (Index("ix_ingest_items_job_status", "job_id", "status"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    job_id: Mapped[str] = mapped_column(ForeignKey("ingest_jobs.id", ondelete="CASCADE"))
+    path: Mapped[str] = mapped_column(Text, index=True)
+    meta: Mapped[dict[str, Any]] = mapped_column("metadata")
+    problem: Mapped[str | None] = mapped_column(Text)
+    status: Mapped[str] = mapped_column(String(16))
+    track_id: Mapped[str | None] = mapped_column(String(36), index=True)
+    reason: Mapped[str | None] = mapped_column(String(32))
+    message: Mapped[str | None] = mapped_column(Text)
+    updated_at: Mapped[dt.datetime]
+
+
+@dataclass(frozen=True)
+class TrackRecord:
+    """Everything ingestion learned about one file, ready to be staged."""
+
+    id: str
+    content_hash: str
+    path: str
+    size: int
+    mtime_ns: int
+    model: str
+    duration: float
+    valence: float
+    arousal: float
+    mood: str
+    moods: dict[str, float]
+    metadata: dict[str, Any]
+    metadata_signature: str
+    vector: np.ndarray
+
+
+@dataclass(frozen=True)
+class Failure:
+    path: str
+    reason: str
+    message: str
+
+
+@dataclass(frozen=True)
+class JobStatus:
+    """Progress of one job; what ``undertone ingest`` and the dashboard display."""
+
+    job_id: str
+    source: str
+    mode: str
+    state: str
+    total: int | None
+    counts: dict[str, int]
+    created_at: dt.datetime
+    finished_at: dt.datetime | None
+    error: str | None = None
+    failures: list[Failure] = field(default_factory=list)
+
+    @property
+    def done(self) -> bool:
+        return self.state in (DONE, JOB_FAILED)
+
+    @property
+    def processed(self) -> int:
+        """Items that reached a final status."""
+        return sum(self.counts.get(status, 0) for status in FINAL_ITEM_STATUSES)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "job_id": self.job_id,
+            "source": self.source,
+            "mode": self.mode,
+            "state": self.state,
+            "total": self.total,
+            **{status: self.counts.get(status, 0) for status in ITEM_STATUSES},
+            "created_at": self.created_at.isoformat(),
+            "finished_at": self.finished_at.isoformat() if self.finished_at else None,
+            "error": self.error,
+            "failures": [vars(failure) for failure in self.failures],
+        }
+
+
+class Catalog:
+    """Typed access to the catalog database; every method is one short transaction.
+
+    Args:
+        url: SQLAlchemy URL (``sqlite:///...`` or ``postgresql://...``). The schema is created on first use.
+    """
+
+    def __init__(self, url: str) -> None:
+        self.url = url
+        self.engine = _create_engine(url)
+        with self.engine.begin() as connection:
+            _create_schema(connection)
+
+    def close(self) -> None:
+        self.engine.dispose()
+
+    def __enter__(self) -> "Catalog":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    @contextmanager
+    def session(self) -> Iterator[Session]:
+        """A session inside one transaction (committed on success, rolled back on error)."""
+        with Session(self.engine, expire_on_commit=False) as session, session.begin():
+            yield session
+
+    # Jobs -----------------------------------------------------------------------------------
+
+    def create_job(self, source: str, mode: str) -> str:
+        job_id = str(uuid.uuid4())
+        with self.session() as session:
+            session.add(IngestJob(id=job_id, source=source, mode=mode, state=PLANNING, created_at=utcnow()))
+        return job_id
+
+    def add_items(self, job_id: str, items: Sequence[SourceItem]) -> list[int]:
+        """Record a chunk of a job's files as queued; returns their item ids in order."""
+        now = utcnow()
+        rows = [
+            IngestItem(job_id=job_id, path=item.path, meta=item.metadata, problem=item.problem, status=QUEUED, updated_at=now)
+            for item in items
+        ]
+        with self.session() as session:
+            session.add_all(rows)
+            session.flush()
+            return [row.id for row in rows]
+
+    def finish_planning(self, job_id: str, total: int) -> None:
+        with self.session() as session:
+            session.execute(
+                update(IngestJob).where(IngestJob.id == job_id, IngestJob.state == PLANNING).values(state=RUNNING, total=total)
+            )
+        self.finish_job_if_complete(job_id)
+
+    def fail_job(self, job_id: str, message: str) -> None:
+        with self.session() as session:
+            session.execute(
+                update(IngestJob).where(IngestJob.id == job_id).values(state=JOB_FAILED, error=message, finished_at=utcnow())
+            )
+
+    def finish_job_if_complete(self, job_id: str) -> bool:
+        """Mark a running job done once every item is final; True when the job is (now) done."""
+        with self.session() as session:
+            job = session.get(IngestJob, job_id)
+            if job is None or job.state in (DONE, JOB_FAILED):
+                return job is not None
+            if job.state != RUNNING:
+                return False
+            open_items = session.scalar(
+                select(func.count()).where(IngestItem.job_id == job_id, IngestItem.status.in_((QUEUED, PENDING)))
+            )
+            if open_items:
+                return False
+            job.state, job.finished_at = DONE, utcnow()
+            return True
+
+    def job_status(self, job_id: str, *, failures: int = 100) -> JobStatus:
+        """Counts per item status (and the first ``failures`` failures) of one job.
+
+        Raises:
+            KeyError: No such job.
+        """
+        with self.session() as session:
+            job = session.get(IngestJob, job_id)
+            if job is None:
+                raise KeyError(f"no ingest job {job_id!r}")
+            counts = dict(
+                session.execute(
+                    select(IngestItem.status, func.count()).where(IngestItem.job_id == job_id).group_by(IngestItem.status)
+                ).all()
+            )
+            failed = session.execute(
+                select(IngestItem.path, IngestItem.reason, IngestItem.message)
+                .where(IngestItem.job_id == job_id, IngestItem.status == FAILED)
+                .order_by(IngestItem.id)
+                .limit(failures)
+            ).all()
+            return JobStatus(
+                job_id=job.id,
+                source=job.source,
+                mode=job.mode,
+                state=job.state,
+                total=job.total,
+                counts={status: counts.get(status, 0) for status in ITEM_STATUSES},
+                created_at=job.created_at,
+                finished_at=job.finished_at,
+                error=job.error,
+                failures=[Failure(path, reason or "error", message or "") for path, reason, message in failed],
+            )
+
+    def jobs(self, limit: int = 20) -> list[JobStatus]:
+        """The most recent jobs, newest first."""
+        with self.session() as session:
+            ids = session.scalars(select(IngestJob.id).order_by(IngestJob.created_at.desc()).limit(limit)).all()
+        return [self.job_status(job_id, failures=0) for job_id in ids]
+
+    # Items ----------------------------------------------------------------------------------
+
+    def queued_items(self, item_ids: Sequence[int]) -> list[IngestItem]:
+        """The items among ``item_ids`` still waiting to be processed (a re-delivered batch gets [])."""
+        with self.session() as session:
+            return list(
+                session.scalars(select(IngestItem).where(IngestItem.id.in_(item_ids), IngestItem.status == QUEUED).order_by(IngestItem.id))
+            )
+
+    def queued_item_ids(self, job_id: str) -> list[int]:
+        with self.session() as session:
+            return list(session.scalars(select(IngestItem.id).where(IngestItem.job_id == job_id, IngestItem.status == QUEUED).order_by(IngestItem.id)))
+
+    def finish_item(self, item_id: int, status: str, *, track_id: str | None = None, reason: str | None = None, message: str | None = None) -> None:
+        """Record the outcome of an item that needs no vector write (skipped, failed)."""
+        with self.session() as session:
+            session.execute(
+                update(IngestItem)
+                .where(IngestItem.id == item_id)
+                .values(status=status, track_id=track_id, reason=reason, message=message, updated_at=utcnow())
+            )
+
+    # Tracks ---------------------------------------------------------------------------------
+
+    def track(self, track_id: str) -> Track | None:
+        with self.session() as session:
+            return session.get(Track, track_id)
+
+    def track_at(self, path: str) -> Track | None:
+        """The live track most recently staged from ``path``."""
+        with self.session() as session:
+            return session.scalars(
+                select(Track).where(Track.path == path, Track.state != RETIRED).order_by(Track.updated_at.desc()).limit(1)
+            ).first()
+
+    def touch_track(self, track_id: str, size: int, mtime_ns: int) -> None:
+        """Remember new file stats of unchanged content (so the next run skips it without hashing)."""
+        with self.session() as session:
+            session.execute(update(Track).where(Track.id == track_id).values(size=size, mtime_ns=mtime_ns))
+
+    def stage_track(self, record: TrackRecord, item_id: int, job_id: str, *, reason: str | None = None, message: str | None = None) -> None:
+        """Step 1 of the outbox protocol, in one transaction: the track row becomes ``pending`` (new
+        revision), tracks that used to live at the same path are ``retired``, and the item waits for
+        the vector write."""
+        now = utcnow()
+        values = dict(
+            content_hash=record.content_hash,
+            path=record.path,
+            size=record.size,
+            mtime_ns=record.mtime_ns,
+            state=PENDING,
+            model=record.model,
+            duration=float(record.duration),
+            valence=float(record.valence),
+            arousal=float(record.arousal),
+            mood=record.mood,
+            moods={label: float(p) for label, p in record.moods.items()},
+            meta=record.metadata,
+            metadata_signature=record.metadata_signature,
+            vector=np.ascontiguousarray(record.vector, dtype=np.float32).tobytes(),
+            job_id=job_id,
+            ingested_at=now,
+            updated_at=now,
+        )
+        with self.session() as session:
+            _upsert_track(session, record.id, values)
+            session.execute(
+                update(Track)
+                .where(Track.path == record.path, Track.id != record.id, Track.state != RETIRED)
+                .values(state=RETIRED, revision=Track.revision + 1, updated_at=now)
+            )
+            session.execute(
+                update(IngestItem)
+                .where(IngestItem.id == item_id)
+                .values(status=PENDING, track_id=record.id, reason=reason, message=message, updated_at=now)
+            )
+
+    def wait_for_track(self, item_id: int, track_id: str, *, reason: str | None = None, message: str | None = None) -> None:
+        """An item whose content is already staged (pending) by someone else: it completes with that track."""
+        with self.session() as session:
+            session.execute(
+                update(IngestItem)
+                .where(IngestItem.id == item_id)
+                .values(status=PENDING, track_id=track_id, reason=reason, message=message, updated_at=utcnow())
+            )
+
+    def outbox(self, limit: int = 256) -> list[Track]:
+        """Tracks whose vector write (upsert for ``pending``, delete for ``retired``) is outstanding."""
+        with self.session() as session:
+            return list(session.scalars(select(Track).where(Track.state.in_((PENDING, RETIRED))).order_by(Track.updated_at).limit(limit)))
+
+    def mark_written(self, tracks: Sequence[Track]) -> None:
+        """Step 3 of the protocol: the vector writes for these track revisions happened.
+
+        A revision check makes this safe against a concurrent re-stage: a row staged again since it
+        was read stays in the outbox.
+        """
+        now = utcnow()
+        with self.session() as session:
+            for track in tracks:
+                if track.state == PENDING:
+                    marked = session.execute(
+                        update(Track).where(Track.id == track.id, Track.revision == track.revision).values(state=INDEXED)
+                    )
+                    if marked.rowcount:
+                        session.execute(
+                            update(IngestItem)
+                            .where(IngestItem.track_id == track.id, IngestItem.status == PENDING)
+                            .values(status=INGESTED, updated_at=now)
+                        )
+                else:
+                    removed = session.execute(delete(Track).where(Track.id == track.id, Track.revision == track.revision))
+                    if removed.rowcount:  # items still waiting on it were overtaken by newer content at its path
+                        session.execute(
+                            update(IngestItem)
+                            .where(IngestItem.track_id == track.id, IngestItem.status == PENDING)
+                            .values(status=SKIPPED, reason="superseded", message="newer content replaced it at the same path", updated_at=now)
+                        )
+
+    def indexed_tracks(self, batch: int = 1000) -> Iterator[list[Track]]:
+        """Every ``indexed`` track, in batches (ordered by id)."""
+        last = ""
+        while True:
+            with self.session() as session:
+                rows = list(session.scalars(select(Track).where(Track.state == INDEXED, Track.id > last).order_by(Track.id).limit(batch)))
+            if not rows:
+                return
+            yield rows
+            last = rows[-1].id
+
+    def requeue(self, track_ids: Sequence[str]) -> int:
+        """Put indexed tracks back in the outbox (their vectors are missing from the store)."""
+        with self.session() as session:
+            result = session.execute(
+                update(Track)
+                .where(Track.id.in_(track_ids), Track.state == INDEXED)
+                .values(state=PENDING, revision=Track.revision + 1, updated_at=utcnow())
+            )
+            return result.rowcount
+
+    def known_ids(self, track_ids: Sequence[str]) -> set[str]:
+        with self.session() as session:
+            return set(session.scalars(select(Track.id).where(Track.id.in_(track_ids))))
+
+    def tracks(self, limit: int = 50, offset: int = 0) -> list[Track]:
+        """Live tracks ordered by path."""
+        with self.session() as session:
+            return list(session.scalars(select(Track).where(Track.state != RETIRED).order_by(Track.path).offset(offset).limit(limit)))
+
+    def counts(self) -> dict[str, int]:
+        """Library-wide numbers: indexed tracks, outbox size, files whose latest attempt failed, jobs."""
+        with self.session() as session:
+            states = dict(session.execute(select(Track.state, func.count()).group_by(Track.state)).all())
+            later = IngestItem.__table__.alias("later")
+            failed = session.scalar(
+                select(func.count(func.distinct(IngestItem.path))).where(
+                    IngestItem.status == FAILED,
+                    ~select(later.c.id)
+                    .where(later.c.path == IngestItem.path, later.c.id > IngestItem.id, later.c.status != FAILED)
+                    .exists(),
+                )
+            )
+            jobs = session.scalar(select(func.count()).select_from(IngestJob))
+        return {
+            "tracks": states.get(INDEXED, 0),
+            "pending": states.get(PENDING, 0),
+            "retired": states.get(RETIRED, 0),
+            "failed": failed or 0,
+            "jobs": jobs or 0,
+        }
+
+    def latest_failures(self, limit: int = 50) -> list[Failure]:
+        """Files whose most recent attempt failed, with why."""
+        later = IngestItem.__table__.alias("later")
+        with self.session() as session:
+            rows = session.execute(
+                select(IngestItem.path, IngestItem.reason, IngestItem.message)
+                .where(
+                    IngestItem.status == FAILED,
+                    ~select(later.c.id).where(later.c.path == IngestItem.path, later.c.id > IngestItem.id).exists(),
+                )
+                .order_by(IngestItem.path)
+                .limit(limit)
+            ).all()
+        return [Failure(path, reason or "error", message or "") for path, reason, message in rows]
+
+
+def open_catalog(settings: Any) -> Catalog:
+    """The catalog of ``settings`` (``Settings.catalog_url``)."""
+    return Catalog(settings.catalog_url)
+
+
+def _create_engine(url: str) -> Engine:
+    if url.startswith("sqlite"):
+        database = url.split("///", 1)[-1]
+        if database and database != ":memory:":
+            Path(database).parent.mkdir(parents=True, exist_ok=True)
+        engine = create_engine(url, connect_args={"timeout": 60})
+        event.listen(engine, "connect", _sqlite_on_connect)
+        # Take the write lock when a transaction starts: two processes that both read, then try to
+        # upgrade to a write, would otherwise deadlock and one fail at once with "database is locked".
+        event.listen(engine, "begin", lambda connection: connection.exec_driver_sql("BEGIN IMMEDIATE"))
+        return engine
+    return create_engine(_with_installed_driver(url), pool_pre_ping=True, pool_size=2, max_overflow=4)
+
+
+def _with_installed_driver(url: str) -> Any:
+    """``postgresql://`` means psycopg 3 to SQLAlchemy 2.1; fall back to psycopg2 when that is what is installed."""
+    parsed = make_url(url)
+    if parsed.drivername == "postgresql" and importlib.util.find_spec("psycopg") is None:
+        return parsed.set(drivername="postgresql+psycopg2")
+    return parsed
+
+
+def _sqlite_on_connect(dbapi_connection: Any, _record: Any) -> None:
+    dbapi_connection.isolation_level = None  # SQLAlchemy's "begin" event emits BEGIN itself
+    cursor = dbapi_connection.cursor()
+    cursor.execute("PRAGMA journal_mode=WAL")  # readers (search, dashboard) never block the writer
+    cursor.execute("PRAGMA busy_timeout=60000")
+    cursor.execute("PRAGMA foreign_keys=ON")
+    cursor.close()
+
+
+def _create_schema(connection: Connection) -> None:
+    if connection.dialect.name == "postgresql":
+        # Several workers start at once; serialise CREATE TABLE so they do not race on the catalog.
+        connection.execute(text("SELECT pg_advisory_xact_lock(7461736)"))
+    Base.metadata.create_all(connection)
+
+
+def _upsert_track(session: Session, track_id: str, values: dict[str, Any]) -> None:
+    dialect = session.get_bind().dialect.name
+    if dialect == "postgresql":
+        from sqlalchemy.dialects.postgresql import insert
+    elif dialect == "sqlite":
+        from sqlalchemy.dialects.sqlite import insert
+    else:  # pragma: no cover - only SQLite and PostgreSQL are supported
+        raise ValueError(f"unsupported catalog database {dialect!r}: use SQLite or PostgreSQL")
+    table = Track.__table__
+    columns = {Track.__mapper__.attrs[key].columns[0].name: value for key, value in values.items()}
+    statement = insert(table).values(id=track_id, revision=1, **columns)
+    updates = {name: statement.excluded[name] for name in columns if name != "ingested_at"}
+    updates["revision"] = table.c.revision + 1
+    session.execute(statement.on_conflict_do_update(index_elements=[table.c.id], set_=updates))

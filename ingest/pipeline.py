@@ -1,0 +1,398 @@
+"""Ingestion: files in, analysed tracks out, in SQL and in the vector store.
+
+:class:`Ingestor` is the task code. The embedded default (:func:`run_ingest`) calls it in-process;
+Celery workers (``workers.tasks``) call the very same methods. Per item it:
+
+1. skips the file when nothing changed (same path, size and mtime as an indexed track with this
+   model and metadata -- no read at all -- or else the same content hash);
+2. hashes the file (streaming SHA-256 -> stable UUID id);
+3. reuses the stored embedding when only the path or metadata changed, else decodes the whole track
+   (:func:`recommender.audio.load_audio`, ``Settings.max_track_seconds``) and runs
+   ``EmotionModel.analyze_music``;
+4. stages the track in SQL as ``pending`` (the embedding is kept in SQL too);
+5. when this process may write vectors (it owns the embedded store, or the store is a server),
+   flushes the outbox: upsert to the vector store, then mark ``indexed``.
+
+A bad file becomes a ``failed`` item with a reason; it never stops the batch. Infrastructure errors
+(database, vector store) propagate so a Celery task retries or an in-process run stops, and the
+outbox protocol makes the re-run finish what was left half done.
+"""
+
+from __future__ import annotations
+
+import functools
+import logging
+import os
+import stat
+import sys
+import time
+from dataclasses import dataclass, field
+from itertools import islice
+from pathlib import Path
+from typing import Any, Callable, Iterable, Iterator, Sequence
+
+import numpy as np
+
+from ingest.catalog import (
+    DONE,
+    FAILED,
+    INDEXED,
+    PENDING,
+    RETIRED,
+    SKIPPED,
+    Catalog,
+    Failure,
+    IngestItem,
+    JobStatus,
+    Track,
+    TrackRecord,
+    open_catalog,
+)
+from ingest.identity import content_hash, metadata_signature, track_id
+from ingest.sources import UNSUPPORTED_AUDIO_EXTENSIONS, iter_source
+from recommender.audio import AudioError, CorruptAudioError, UnreadableAudioError, load_audio
+from recommender.settings import Settings
+
+logger = logging.getLogger(__name__)
+
+DEFAULT_BATCH_SIZE = 8
+Progress = Callable[[JobStatus], None]
+
+
+class UnsupportedFormatError(CorruptAudioError):
+    """Audio in a container libsndfile cannot decode (m4a, wma ...)."""
+
+    reason = "unsupported_format"
+
+
+class AnalysisError(AudioError):
+    """The model could not analyse decoded audio (reported per item, never fatal)."""
+
+    reason = "analysis_failed"
+
+
+@functools.lru_cache(maxsize=2)
+def transient_errors(include_qdrant: bool | None = None) -> tuple[type[BaseException], ...]:
+    """Errors of the catalog database or the vector store that are worth retrying.
+
+    Args:
+        include_qdrant: Add qdrant-client's connection error; by default only when qdrant-client is
+            already imported (importing it just for this costs seconds).
+    """
+    from sqlalchemy.exc import DisconnectionError, InterfaceError, OperationalError
+
+    errors: list[type[BaseException]] = [OperationalError, InterfaceError, DisconnectionError, ConnectionError, TimeoutError]
+    if include_qdrant or (include_qdrant is None and "qdrant_client" in sys.modules):
+        from qdrant_client.http.exceptions import ResponseHandlingException
+
+        errors.append(ResponseHandlingException)
+    return tuple(errors)
+
+
+@functools.lru_cache(maxsize=2)
+def load_model(name: str, lexicon: str | None) -> Any:
+    """The emotion model, loaded once per process (workers handle many batches)."""
+    from recommender.model import EmotionModel
+
+    return EmotionModel.load(name, lexicon=Path(lexicon) if lexicon else None)
+
+
+def model_for(settings: Settings) -> Any:
+    return load_model(settings.model, str(settings.lexicon) if settings.lexicon else None)
+
+
+class Ingestor:
+    """Processes the items of ingestion jobs.
+
+    Args:
+        settings: Model, limits and where the catalog lives.
+        catalog: The SQL catalog.
+        store: The vector store when this process may write it; None for a worker of an embedded
+            store, whose owner flushes the outbox.
+    """
+
+    def __init__(self, settings: Settings, catalog: Catalog, store: Any | None = None) -> None:
+        self.settings = settings
+        self.catalog = catalog
+        self.store = store
+
+    @functools.cached_property
+    def model(self) -> Any:
+        return model_for(self.settings)
+
+    def process_batch(self, job_id: str, item_ids: Sequence[int]) -> None:
+        """Process the still-queued items among ``item_ids`` (so a re-delivered batch changes nothing)."""
+        self.model  # a model that cannot load is a deployment error, not a per-file failure
+        for item in self.catalog.queued_items(item_ids):
+            self.process_item(job_id, item)
+        if self.store is not None:
+            self.flush()
+        self.catalog.finish_job_if_complete(job_id)
+
+    def process_item(self, job_id: str, item: IngestItem) -> None:
+        """Take one item to ``pending``, ``skipped`` or ``failed``; only infrastructure errors escape."""
+        transient = transient_errors()
+        try:
+            self._process(job_id, item)
+        except transient:
+            raise
+        except Exception as error:  # a bug or an odd input must not take the batch down with it
+            logger.exception("item %s (%s) failed", item.id, item.path)
+            self.catalog.finish_item(item.id, FAILED, reason="internal_error", message=f"{type(error).__name__}: {error}")
+
+    def _process(self, job_id: str, item: IngestItem) -> None:
+        if item.problem:
+            self.catalog.finish_item(item.id, FAILED, reason="bad_entry", message=item.problem)
+            return
+        fingerprint = self.model.fingerprint
+        signature = metadata_signature(item.meta)
+        try:
+            info = _regular_file(item.path)
+            known = self.catalog.track_at(item.path)
+            if (
+                known is not None
+                and (known.size, known.mtime_ns) == (info.st_size, info.st_mtime_ns)
+                and (known.model, known.metadata_signature) == (fingerprint, signature)
+            ):
+                self._unchanged(item, known)
+                return
+            sha256 = content_hash(item.path)
+        except AudioError as error:
+            self._fail(item, error)
+            return
+        existing = self.catalog.track(track_id(sha256))
+        if existing is not None and existing.model == fingerprint:
+            if existing.state != RETIRED and existing.path == item.path and existing.metadata_signature == signature:
+                self.catalog.touch_track(existing.id, info.st_size, info.st_mtime_ns)
+                self._unchanged(item, existing)
+            elif existing.state != RETIRED and existing.path != item.path and os.path.exists(existing.path):
+                self.catalog.finish_item(
+                    item.id, SKIPPED, track_id=existing.id, reason="duplicate", message=f"same audio as {existing.path}"
+                )
+            else:
+                record = _reuse(existing, item, info, signature)
+                self.catalog.stage_track(record, item.id, job_id, reason="updated", message="path or metadata changed; embedding reused")
+            return
+        try:
+            record = self._analyze(item, info, sha256, signature)
+        except AudioError as error:
+            self._fail(item, error)
+            return
+        self.catalog.stage_track(record, item.id, job_id)
+
+    def _analyze(self, item: IngestItem, info: os.stat_result, sha256: str, signature: str) -> TrackRecord:
+        model = self.model
+        rate = model.music_sample_rate
+        try:
+            waveform = load_audio(item.path, rate, max_seconds=self.settings.max_track_seconds)
+        except CorruptAudioError as error:
+            extension = Path(item.path).suffix.lower().lstrip(".")
+            if extension in UNSUPPORTED_AUDIO_EXTENSIONS:
+                raise UnsupportedFormatError(
+                    f"{extension} files cannot be decoded here (libsndfile); convert to flac, ogg, opus or mp3", item.path
+                ) from error
+            raise
+        except MemoryError as error:
+            raise AnalysisError("too large to decode in memory", item.path) from error
+        try:
+            analysis = model.analyze_music(waveform, rate)
+        except AudioError:
+            raise
+        except (RuntimeError, ValueError, MemoryError) as error:
+            raise AnalysisError(f"the model could not analyse it ({type(error).__name__}: {error})", item.path) from error
+        moods = {label: float(p) for label, p in analysis.emotions.items()}
+        return TrackRecord(
+            id=track_id(sha256),
+            content_hash=sha256,
+            path=item.path,
+            size=info.st_size,
+            mtime_ns=info.st_mtime_ns,
+            model=model.fingerprint,
+            duration=float(analysis.duration if analysis.duration is not None else len(waveform) / rate),
+            valence=float(analysis.valence),
+            arousal=float(analysis.arousal),
+            mood=next(iter(moods), ""),
+            moods=moods,
+            metadata=dict(item.meta),
+            metadata_signature=signature,
+            vector=np.asarray(analysis.embedding, dtype=np.float32),
+        )
+
+    def _unchanged(self, item: IngestItem, track: Track) -> None:
+        if track.state == INDEXED:
+            self.catalog.finish_item(item.id, SKIPPED, track_id=track.id, reason="unchanged")
+        else:  # staged but its vector write is outstanding (another worker, or an interrupted run)
+            self.catalog.wait_for_track(item.id, track.id, reason="unchanged")
+
+    def _fail(self, item: IngestItem, error: AudioError) -> None:
+        message = str(error)
+        prefix = f"{item.path}: "
+        self.catalog.finish_item(item.id, FAILED, reason=error.reason, message=message[len(prefix):] if message.startswith(prefix) else message)
+
+    def flush(self, batch: int = 256) -> int:
+        """Write the outbox to the vector store (idempotent); returns the number of tracks written."""
+        if self.store is None:
+            raise RuntimeError("this ingestor has no vector store to flush to")
+        return flush_outbox(self.catalog, self.store, batch)
+
+
+def flush_outbox(catalog: Catalog, store: Any, batch: int = 256) -> int:
+    """Steps 2-3 of the outbox protocol: vector upserts/deletes, then SQL ``indexed`` (or row removed)."""
+    from recommender.store import TrackPoint
+
+    written = 0
+    while rows := catalog.outbox(batch):
+        upserts = [row for row in rows if row.state == PENDING]
+        retired = [row.id for row in rows if row.state == RETIRED]
+        if upserts:
+            store.upsert([TrackPoint(row.id, row.embedding(), row.payload()) for row in upserts])
+        if retired:
+            store.delete(retired)
+        catalog.mark_written(rows)
+        written += len(rows)
+    return written
+
+
+def _regular_file(path: str) -> os.stat_result:
+    """``stat`` of an ordinary file; anything else is an :class:`AudioError` (a FIFO would block a read)."""
+    try:
+        info = os.stat(path)
+    except FileNotFoundError as error:
+        from recommender.audio import AudioNotFoundError
+
+        raise AudioNotFoundError("no such file", path) from error
+    except OSError as error:
+        raise UnreadableAudioError(f"cannot be read ({error.strerror or error})", path) from error
+    if stat.S_ISDIR(info.st_mode):
+        raise UnreadableAudioError("is a directory, not an audio file", path)
+    if not stat.S_ISREG(info.st_mode):
+        raise UnreadableAudioError("is not a regular file (a pipe, socket or device)", path)
+    return info
+
+
+def _reuse(existing: Track, item: IngestItem, info: os.stat_result, signature: str) -> TrackRecord:
+    return TrackRecord(
+        id=existing.id,
+        content_hash=existing.content_hash,
+        path=item.path,
+        size=info.st_size,
+        mtime_ns=info.st_mtime_ns,
+        model=existing.model,
+        duration=existing.duration,
+        valence=existing.valence,
+        arousal=existing.arousal,
+        mood=existing.mood,
+        moods=dict(existing.moods),
+        metadata=dict(item.meta),
+        metadata_signature=signature,
+        vector=existing.embedding(),
+    )
+
+
+def batched(items: Iterable[Any], size: int) -> Iterator[list[Any]]:
+    iterator = iter(items)
+    while chunk := list(islice(iterator, size)):
+        yield chunk
+
+
+@dataclass(frozen=True)
+class JobSummary:
+    """How an ingestion job ended: what ``undertone ingest`` prints and returns."""
+
+    job_id: str
+    state: str
+    total: int
+    ingested: int
+    skipped: int
+    failed: int
+    failures: list[Failure] = field(default_factory=list)
+    seconds: float = 0.0
+    error: str | None = None
+
+    @classmethod
+    def from_status(cls, status: JobStatus, seconds: float) -> "JobSummary":
+        counts = status.counts
+        return cls(
+            job_id=status.job_id,
+            state=status.state,
+            total=status.total or 0,
+            ingested=counts.get("ingested", 0),
+            skipped=counts.get("skipped", 0),
+            failed=counts.get("failed", 0),
+            failures=list(status.failures),
+            seconds=seconds,
+            error=status.error,
+        )
+
+    @property
+    def tracks_per_second(self) -> float:
+        return (self.ingested + self.skipped) / self.seconds if self.seconds > 0 else 0.0
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "job_id": self.job_id,
+            "state": self.state,
+            "total": self.total,
+            "ingested": self.ingested,
+            "skipped": self.skipped,
+            "failed": self.failed,
+            "seconds": round(self.seconds, 3),
+            "error": self.error,
+            "failures": [vars(failure) for failure in self.failures],
+        }
+
+
+def run_ingest(
+    source: str | os.PathLike,
+    settings: Settings,
+    progress: Progress | None = None,
+    *,
+    batch_size: int = DEFAULT_BATCH_SIZE,
+    catalog: Catalog | None = None,
+    store: Any | None = None,
+) -> JobSummary:
+    """Ingest ``source`` in this process (the embedded default; no broker needed).
+
+    Args:
+        source: A folder, a manifest (.csv/.tsv/.jsonl with a ``path`` column) or one audio file.
+        settings: Store, model and limits.
+        progress: Called with the job's status after planning and after every batch.
+        batch_size: Items per batch (one outbox flush per batch).
+        catalog: An open catalog to use (default: open ``settings.catalog_url``).
+        store: An open vector store to use (default: ``open_vector_store(settings)``).
+
+    Raises:
+        SourceError: The source is missing or malformed.
+        StoreBusyError: Another process owns the embedded store.
+    """
+    from recommender.store import open_vector_store
+
+    started = time.perf_counter()
+    items = iter_source(source)
+    own_catalog, own_store = catalog is None, store is None
+    catalog = open_catalog(settings) if catalog is None else catalog
+    try:
+        store = open_vector_store(settings) if store is None else store
+        try:
+            ingestor = Ingestor(settings, catalog, store)
+            ingestor.model  # fail before creating a job if the model cannot load
+            ingestor.flush()  # finish whatever an interrupted run left in the outbox
+            job_id = catalog.create_job(str(source), mode="local")
+            item_ids = [item_id for chunk in batched(items, 500) for item_id in catalog.add_items(job_id, chunk)]
+            catalog.finish_planning(job_id, len(item_ids))
+            if progress:
+                progress(catalog.job_status(job_id, failures=0))
+            for chunk in batched(item_ids, batch_size):
+                ingestor.process_batch(job_id, chunk)
+                if progress:
+                    progress(catalog.job_status(job_id, failures=0))
+            status = catalog.job_status(job_id)
+            if status.state != DONE:
+                raise RuntimeError(f"job {job_id} ended in state {status.state!r} with counts {status.counts}")
+            return JobSummary.from_status(status, time.perf_counter() - started)
+        finally:
+            if own_store:
+                store.close()
+    finally:
+        if own_catalog:
+            catalog.close()
