@@ -26,12 +26,20 @@ def emotion_bars(emotions: Mapping[str, float], *, title: str = "", top: int = 8
         .mark_bar(cornerRadiusEnd=3)
         .encode(
             x=alt.X("probability:Q", scale=alt.Scale(domain=[0, 1]), axis=alt.Axis(format="%"), title=None),
-            y=alt.Y("emotion:N", sort="-x", title=None),
-            color=alt.Color("probability:Q", scale=alt.Scale(scheme="purples", domain=[0, 1]), legend=None),
+            y=alt.Y("emotion:N", sort="-x", title=None, axis=alt.Axis(labelOverlap=False)),
+            color=alt.value("#7d53de"),
             tooltip=["emotion", alt.Tooltip("probability:Q", format=".1%")],
         )
-        .properties(height=max(60, 22 * len(frame)))
+        .properties(height=bar_height(len(frame)))
     )
+
+
+def bar_height(rows: int) -> int:
+    """Pixel height that gives each of ``rows`` bars room for its label.
+
+    Streamlit sizes Vega-Lite charts with ``autosize: fit``, so the height includes title and axis.
+    """
+    return 90 + 26 * max(rows, 2)
 
 
 def va_plane(
@@ -88,9 +96,16 @@ def va_plane(
 
 
 def similarity_heatmap(
-    matrix: np.ndarray, rows: Sequence[str], cols: Sequence[str], *, title: str = "", row_title: str = "", col_title: str = ""
+    matrix: np.ndarray,
+    rows: Sequence[str],
+    cols: Sequence[str],
+    *,
+    title: str = "",
+    row_title: str = "",
+    col_title: str = "",
+    value_title: str = "similarity",
 ) -> alt.Chart:
-    """A labelled ``rows x cols`` matrix of similarities with the values written in each cell."""
+    """A labelled ``rows x cols`` matrix (similarities, per-class scores) with the values written in each cell."""
     matrix = np.asarray(matrix, dtype=float)
     frame = pd.DataFrame(
         [(row, col, float(matrix[i, j])) for i, row in enumerate(rows) for j, col in enumerate(cols)],
@@ -101,14 +116,14 @@ def similarity_heatmap(
         y=alt.Y("row:N", sort=list(rows), title=row_title),
     )
     cells = base.mark_rect().encode(
-        color=alt.Color("value:Q", scale=alt.Scale(scheme="redblue", domainMid=0.5 if frame["value"].min() >= 0 else 0), title="similarity"),
+        color=alt.Color("value:Q", scale=alt.Scale(scheme="redblue", domainMid=0.5 if frame["value"].min() >= 0 else 0), title=value_title),
         tooltip=["row", "col", alt.Tooltip("value:Q", format=".2f")],
     )
     text = base.mark_text(fontSize=10).encode(
         text=alt.Text("value:Q", format=".2f"),
         color=alt.condition(_far_from_middle(frame["value"]), alt.value("white"), alt.value("black")),
     )
-    return (cells + text).properties(height=max(160, 26 * len(rows)))
+    return (cells + text).properties(height=120 + 28 * len(rows))  # the height includes the slanted column labels
 
 
 def _far_from_middle(values: pd.Series) -> alt.expr.core.Expression:
@@ -117,8 +132,20 @@ def _far_from_middle(values: pd.Series) -> alt.expr.core.Expression:
     return (alt.datum.value < low + 0.2 * span) | (alt.datum.value > high - 0.2 * span)
 
 
-def embedding_map(points: pd.DataFrame, *, color: str = "label", shape: str | None = "modality", tooltip: Sequence[str] = (), title: str = "") -> alt.Chart:
-    """A 2-D projection (``x``, ``y`` columns) of embeddings, coloured by label and shaped by modality."""
+def embedding_map(
+    points: pd.DataFrame,
+    *,
+    color: str = "label",
+    shape: str | None = "modality",
+    shapes: Mapping[str, str] | None = None,
+    tooltip: Sequence[str] = (),
+    title: str = "",
+) -> alt.Chart:
+    """A 2-D projection (``x``, ``y`` columns) of embeddings, coloured by label and shaped by modality.
+
+    Args:
+        shapes: Value of the ``shape`` column -> Vega shape name (``circle``, ``square`` ...).
+    """
     points = _sample(points)
     encoding: dict = {
         "x": alt.X("x:Q", title=None, axis=alt.Axis(labels=False, ticks=False)),
@@ -127,8 +154,9 @@ def embedding_map(points: pd.DataFrame, *, color: str = "label", shape: str | No
         "tooltip": list(tooltip) or [color],
     }
     if shape:
-        encoding["shape"] = alt.Shape(f"{shape}:N", title=shape)
-    return alt.Chart(points, title=title).mark_point(filled=True, opacity=0.75, size=60).encode(**encoding).properties(height=440).interactive()
+        scale = alt.Scale(domain=list(shapes), range=list(shapes.values())) if shapes else alt.Undefined
+        encoding["shape"] = alt.Shape(f"{shape}:N", title=shape, scale=scale)
+    return alt.Chart(points, title=title).mark_point(filled=True, opacity=0.75, size=60).encode(**encoding).properties(height=480).interactive()
 
 
 def count_bars(counts: Mapping[str, int], *, title: str = "", field: str = "value") -> alt.Chart:
@@ -139,11 +167,11 @@ def count_bars(counts: Mapping[str, int], *, title: str = "", field: str = "valu
         .mark_bar(cornerRadiusEnd=3)
         .encode(
             x=alt.X("tracks:Q", title="tracks"),
-            y=alt.Y(f"{field}:N", sort="-x", title=None),
+            y=alt.Y(f"{field}:N", sort="-x", title=None, axis=alt.Axis(labelOverlap=False)),
             color=alt.Color(f"{field}:N", legend=None, scale=alt.Scale(scheme="tableau10")),
             tooltip=[field, "tracks"],
         )
-        .properties(height=max(60, 22 * len(frame)))
+        .properties(height=bar_height(len(frame)))
     )
 
 

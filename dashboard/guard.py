@@ -12,13 +12,20 @@ from typing import Iterator
 
 import streamlit as st
 
+from ingest.sources import SourceError
 from recommender.audio import AudioError
 from recommender.cli import UserFacingError
 from recommender.emotion import UnknownEmotionError
+from recommender.search import EmptyCatalogError, ModelMismatchError
+from recommender.store import InvalidFilterError, StoreError
 
 logger = logging.getLogger("dashboard")
 
-USER_ERRORS: tuple[type[BaseException], ...] = (AudioError, UnknownEmotionError, UserFacingError, FileNotFoundError)
+# FileNotFoundError covers missing corpora (recommender.data.CorpusMissingError) and model directories.
+USER_ERRORS: tuple[type[BaseException], ...] = (
+    AudioError, UnknownEmotionError, UserFacingError, FileNotFoundError, SourceError,
+    EmptyCatalogError, ModelMismatchError, StoreError, InvalidFilterError,
+)
 
 
 @contextmanager
@@ -31,7 +38,7 @@ def guard(activity: str) -> Iterator[None]:
     try:
         yield
     except USER_ERRORS as error:
-        st.error(str(error), icon="⚠️")
+        st.error(str(error), icon=":material/warning:")
     except Exception as error:  # noqa: BLE001 -- the page must survive anything; the log keeps the details
         logger.exception("dashboard failed while %s", activity)
-        st.error(f"Something went wrong while {activity} ({type(error).__name__}). The details are in the server log.", icon="🛑")
+        st.error(f"Something went wrong while {activity} ({type(error).__name__}). The details are in the server log.", icon=":material/error:")

@@ -1,0 +1,102 @@
+"""What the dashboard process opens once and shares between pages and sessions.
+
+An embedded store has exactly one owning process, so the :class:`~recommender.search.Recommender`
+(which holds the store and the emotion model) is opened once per process with ``st.cache_resource``
+and its store is reused by ingestion jobs. The SQL catalog and the job board are shared the same way.
+Settings come from the environment (``undertone dashboard --store DIR`` exports ``UNDERTONE_STORE``).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pandas as pd
+import streamlit as st
+
+from dashboard.filters import Facet
+from dashboard.filters import catalog_facets as facets_from_payloads
+from dashboard.guard import USER_ERRORS
+from dashboard.jobs import JobBoard
+from ingest.catalog import Catalog, open_catalog
+from recommender.search import Recommender
+from recommender.settings import Settings
+
+# Payload fields shown in the catalog table, in this order (others are left out).
+TRACK_COLUMNS = ("title", "artist", "album", "genre", "year", "licence", "duration", "mood", "valence", "arousal", "path")
+
+
+def current_settings() -> Settings:
+    """Settings of this process: config file and ``UNDERTONE_*`` environment variables."""
+    return Settings.load()
+
+
+def _key(settings: Settings) -> str:
+    """What identifies the catalog and model: one open recommender per distinct key.
+
+    Limits and the data directory are left out, so changing them never tries to open the same
+    embedded store a second time (which its lock forbids).
+    """
+    return repr((settings.store, settings.qdrant_url, settings.collection, settings.database_url, settings.model, settings.lexicon))
+
+
+@st.cache_resource(show_spinner="Opening the catalog and loading the emotion model…", on_release=lambda rec: rec.close())
+def _open_recommender(key: str, _settings: Settings) -> Recommender:
+    return Recommender.open(settings=_settings)
+
+
+@st.cache_resource(on_release=lambda catalog: catalog.close())
+def _open_catalog(key: str, _settings: Settings) -> Catalog:
+    return open_catalog(_settings)
+
+
+@st.cache_resource
+def _job_board(key: str) -> JobBoard:
+    return JobBoard(user_errors=USER_ERRORS)
+
+
+def recommender(settings: Settings | None = None) -> Recommender:
+    """The process-wide recommender (opened on first use)."""
+    settings = settings or current_settings()
+    return _open_recommender(_key(settings), settings)
+
+
+def catalog(settings: Settings | None = None) -> Catalog:
+    """The process-wide SQL catalog (jobs, failures)."""
+    settings = settings or current_settings()
+    return _open_catalog(_key(settings), settings)
+
+
+def job_board(settings: Settings | None = None) -> JobBoard:
+    """The process-wide board of background ingestion jobs."""
+    return _job_board(_key(settings or current_settings()))
+
+
+def catalog_tracks(settings: Settings | None = None) -> pd.DataFrame:
+    """Every track's id and payload as a data frame (one row per track), cached until the catalog changes."""
+    settings = settings or current_settings()
+    store = recommender(settings).store
+    return _catalog_tracks(_key(settings), store.count(), job_board(settings).revision, store)
+
+
+def catalog_facets(settings: Settings | None = None) -> list[Facet]:
+    """Filters worth offering for the current catalog (see :func:`dashboard.filters.catalog_facets`)."""
+    settings = settings or current_settings()
+    store = recommender(settings).store
+    return _catalog_facets(_key(settings), store.count(), job_board(settings).revision, store)
+
+
+@st.cache_data(max_entries=4, ttl=600)
+def _catalog_facets(key: str, count: int, revision: int, _store: Any) -> list[Facet]:
+    return facets_from_payloads(point.payload for point in _store.iter_points())
+
+
+@st.cache_data(show_spinner="Reading the catalog…", max_entries=4, ttl=600)
+def _catalog_tracks(key: str, count: int, revision: int, _store: Any) -> pd.DataFrame:
+    rows = [{"id": point.id, **point.payload} for point in _store.iter_points()]
+    frame = pd.DataFrame(rows)
+    if frame.empty:
+        return pd.DataFrame(columns=["id", *TRACK_COLUMNS])
+    for column in ("duration", "valence", "arousal"):
+        if column in frame:
+            frame[column] = pd.to_numeric(frame[column], errors="coerce")
+    return frame
