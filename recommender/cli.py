@@ -14,6 +14,7 @@ import sys
 from typing import Sequence
 
 COMMAND_MODULES: tuple[str, ...] = (
+    "dashboard.cli",
     "recommender.demo",
 )
 
