@@ -104,3 +104,20 @@ def test_big_catalogs_are_sampled_for_the_browser(rows: int) -> None:
     spec = charts.va_plane(points, color="genre").to_dict()
     (dataset,) = [values for name, values in spec["datasets"].items() if len(values) > 1]
     assert len(dataset) == min(rows, charts.MAX_POINTS)
+
+
+def test_dashboard_command_exports_the_store_and_runs_the_packaged_app(tmp_path, monkeypatch) -> None:
+    from dashboard.cli import APP, dashboard_environment, streamlit_command
+    from recommender.cli import build_parser, main
+
+    monkeypatch.chdir(tmp_path)
+    args = build_parser().parse_args(["dashboard", "--store", "catalog", "--qdrant-url", "http://qdrant:6333", "--port", "8600"])
+    env = dashboard_environment(args)
+    assert env["UNDERTONE_STORE"] == str(tmp_path / "catalog")  # absolute: streamlit may change directory
+    assert env["UNDERTONE_QDRANT_URL"] == "http://qdrant:6333"
+    command = streamlit_command(args.port, args.address)
+    assert command[1:5] == ["-m", "streamlit", "run", str(APP)] and APP.is_file()
+    assert command[command.index("--server.port") + 1] == "8600"
+    assert command[command.index("--server.address") + 1] == "127.0.0.1"
+    assert command[command.index("--client.showErrorDetails") + 1] == "none"
+    assert main(["dashboard", "--port", "70000"]) == 1
