@@ -16,6 +16,7 @@ from typing import Sequence
 COMMAND_MODULES: tuple[str, ...] = (
     "dashboard.cli",
     "recommender.demo",
+    "recommender.search_cli",
 )
 
 

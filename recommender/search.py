@@ -1,0 +1,451 @@
+"""The query path: speech (or text, an emotion word, a valence-arousal point) in, ranked tracks out.
+
+A query is analysed by the emotion model into a point of the joint emotion space plus a
+valence-arousal (VA) estimate. The vector store returns a candidate pool of the tracks nearest by
+cosine (``max(candidate_factor * k, min_candidates)``, after the user's filter), and the pool is
+re-ranked by a blend of the two views of emotion the model gives::
+
+    score = (1 - alpha) * cosine(query, track) + alpha * va_similarity(query VA, track VA)
+
+where ``va_similarity = 1 - euclidean distance`` on the 0-1 VA plane (:mod:`recommender.emotion`).
+``alpha = 0`` is pure embedding order, ``alpha = 1`` pure VA order. The default comes from
+``benchmarks/tune_rerank.py`` (nDCG@5 on the dev split; see ``docs/search.md``). An optional
+diversity pass then keeps at most ``per_artist`` tracks of any one artist.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, BinaryIO, Iterable, Mapping, Sequence, Union
+
+import numpy as np
+
+from recommender.audio import load_audio, prepare_waveform
+from recommender.emotion import va_similarity
+from recommender.model import Analysis, EmotionModel
+from recommender.settings import Settings
+from recommender.store import Hit, VectorStore, Where, open_vector_store
+
+logger = logging.getLogger(__name__)
+
+SpeechInput = Union[str, os.PathLike, bytes, BinaryIO, np.ndarray]
+
+CORE_FIELDS = ("track_id", "path", "score", "valence", "arousal")
+
+
+class EmptyCatalogError(LookupError):
+    """The store holds no tracks to recommend."""
+
+    def __str__(self) -> str:
+        return str(self.args[0])
+
+
+class ModelMismatchError(ValueError):
+    """The store's vectors come from a model with another joint space."""
+
+
+@dataclass(frozen=True)
+class SearchConfig:
+    """How the query path ranks.
+
+    Attributes:
+        alpha: Weight of VA similarity in the re-ranking blend (0 = cosine only, 1 = VA only).
+        candidate_factor: The store returns ``candidate_factor * k`` candidates for re-ranking ...
+        min_candidates: ... and never fewer than this.
+    """
+
+    alpha: float = 0.3
+    candidate_factor: int = 5
+    min_candidates: int = 100
+
+    def __post_init__(self) -> None:
+        _check_alpha(self.alpha)
+
+
+@dataclass
+class Result:
+    """One recommended track.
+
+    Attributes:
+        track_id: Store id (UUID derived from the file's content).
+        path: Where the audio file is (None when the payload has no path).
+        score: Blended score the list is sorted by.
+        valence: The track's predicted valence (None when not stored).
+        arousal: The track's predicted arousal.
+        payload: Everything stored with the track (metadata, moods, model fingerprint ...).
+        parts: Score components: ``cosine``, ``va_similarity``, ``alpha``.
+        why: One human sentence explaining the match.
+    """
+
+    track_id: str
+    path: str | None
+    score: float
+    valence: float | None
+    arousal: float | None
+    payload: dict[str, Any]
+    parts: dict[str, float | None]
+    why: str
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON form: the core fields, then the payload's metadata, then ``parts`` and ``why``."""
+        record: dict[str, Any] = {
+            "track_id": self.track_id, "path": self.path, "score": self.score, "valence": self.valence, "arousal": self.arousal,
+        }
+        record.update({key: value for key, value in self.payload.items() if key not in record and key not in ("parts", "why")})
+        record["parts"] = dict(self.parts)
+        record["why"] = self.why
+        return record
+
+
+@dataclass
+class SearchResponse:
+    """The analysed query and its results, best first."""
+
+    query: Analysis
+    results: list[Result] = field(default_factory=list)
+
+    def to_dict(self, query: str | None = None) -> dict[str, Any]:
+        """The ``undertone search --json`` object (``query`` is how the user wrote it)."""
+        return {
+            "query": query,
+            "emotion": dict(self.query.emotions),
+            "valence": self.query.valence,
+            "arousal": self.query.arousal,
+            "results": [result.to_dict() for result in self.results],
+        }
+
+
+class Recommender:
+    """Analyse queries with the emotion model and rank the catalog in the vector store.
+
+    Build with :meth:`open`; close (or use as a context manager) to release an embedded store.
+
+    Args:
+        model: The emotion model that embedded the catalog.
+        store: The catalog's vector store.
+        settings: Limits (``max_query_seconds``) and where things are.
+        config: Ranking parameters.
+    """
+
+    def __init__(self, model: EmotionModel, store: VectorStore, settings: Settings | None = None, config: SearchConfig | None = None) -> None:
+        self.model = model
+        self.store = store
+        self.settings = settings or Settings.load()
+        self.config = config or SearchConfig()
+        if store.dim is not None and store.dim != model.joint_dim:
+            raise ModelMismatchError(
+                f"the store holds {store.dim}-d vectors but model {model.fingerprint} embeds in {model.joint_dim}-d; "
+                "search with the model that built the catalog (--model) or re-ingest"
+            )
+        self._warn_about_other_models()
+
+    @classmethod
+    def open(
+        cls,
+        store: str | Path | None = None,
+        *,
+        settings: Settings | None = None,
+        model: EmotionModel | None = None,
+        config: SearchConfig | None = None,
+    ) -> "Recommender":
+        """Load the model and open the store.
+
+        Args:
+            store: Embedded store directory (overrides ``settings``; forces embedded mode).
+            settings: Everything else; ``Settings.load()`` when omitted (``qdrant_url`` -> server mode).
+            model: An already loaded model (else ``EmotionModel.load(settings.model)``).
+            config: Ranking parameters.
+
+        Raises:
+            StoreBusyError: Another process owns the embedded store.
+        """
+        settings = settings or Settings.load()
+        if store is not None:
+            settings = settings.replace(store=Path(store), qdrant_url=None)
+        model = model or EmotionModel.load(settings.model, lexicon=settings.lexicon)
+        vector_store = open_vector_store(settings)
+        try:
+            return cls(model, vector_store, settings, config)
+        except BaseException:
+            vector_store.close()
+            raise
+
+    # -- queries ------------------------------------------------------------------------------------
+
+    def analyze(self, speech: SpeechInput, *, sample_rate: int | None = None, transcript: str | None = None) -> Analysis:
+        """The emotion heard in a speech clip.
+
+        Args:
+            speech: A path, the file's bytes, an open binary file, or a waveform array.
+            sample_rate: Rate of a waveform array (default: the model's speech rate).
+            transcript: What is said, late-fused with the voice (see ``EmotionModel.analyze_speech``).
+
+        Raises:
+            AudioError: Missing, unreadable, non-audio, silent or too long (``Settings.max_query_seconds``).
+        """
+        waveform, rate = self.decode(speech, sample_rate=sample_rate)
+        return self.model.analyze_speech(waveform, rate, transcript=transcript)
+
+    def decode(self, speech: SpeechInput, *, sample_rate: int | None = None) -> tuple[np.ndarray, int]:
+        """Validated mono float32 speech at the model's speech rate (raises ``AudioError``)."""
+        rate = self.model.speech_sample_rate
+        limit = self.settings.max_query_seconds
+        if isinstance(speech, np.ndarray):
+            return prepare_waveform(speech, sample_rate or rate, rate, source="speech waveform", max_seconds=limit), rate
+        return load_audio(speech, rate, max_seconds=limit), rate
+
+    def query_analysis(
+        self,
+        speech: SpeechInput | None = None,
+        *,
+        text: str | None = None,
+        emotion: str | None = None,
+        va: Sequence[float] | None = None,
+        sample_rate: int | None = None,
+    ) -> Analysis:
+        """Analyse exactly one kind of query (speech may come with ``text`` as its transcript)."""
+        self._check_single_kind(speech=speech, text=text, emotion=emotion, va=va)
+        if speech is not None:
+            return self.analyze(speech, sample_rate=sample_rate, transcript=text)
+        if text is not None:
+            return self.model.analyze_text(text)
+        if emotion is not None:
+            return self.model.analyze_emotion(emotion)
+        valence, arousal = _va_pair(va)
+        return self.model.analyze_va(valence, arousal)
+
+    @staticmethod
+    def _check_single_kind(**queries: Any) -> None:
+        given = [name for name, value in queries.items() if value is not None]
+        if not given:
+            raise ValueError("nothing to search for: give speech, text, emotion or va")
+        if len(given) > 1 and set(given) != {"speech", "text"}:
+            raise ValueError(f"give one kind of query (speech, optionally with its text), not {' + '.join(given)}")
+
+    def search(
+        self,
+        speech: SpeechInput | None = None,
+        *,
+        text: str | None = None,
+        emotion: str | None = None,
+        va: Sequence[float] | None = None,
+        k: int = 10,
+        where: Where | None = None,
+        rerank: float | None = None,
+        per_artist: int | None = None,
+        sample_rate: int | None = None,
+        timings: dict[str, float] | None = None,
+    ) -> SearchResponse:
+        """Tracks whose emotion matches the query, best first.
+
+        Args:
+            speech: Speech clip (path, bytes, binary file, or waveform array at ``sample_rate``).
+            text: Free text, or the transcript of ``speech`` (late fusion).
+            emotion: An emotion word (built-in vocabulary or the configured NRC-VAD lexicon).
+            va: A ``(valence, arousal)`` point in 0-1.
+            k: How many tracks (a larger ``k`` than the catalog returns the whole catalog ranked).
+            where: Payload filter (see :mod:`recommender.store`).
+            rerank: ``alpha`` of the blend; None uses ``config.alpha``.
+            per_artist: Keep at most this many tracks of one artist.
+            sample_rate: Rate of a waveform array given as ``speech``.
+            timings: When given, receives the seconds spent in each stage: ``decode``, ``analyze``
+                (towers + heads), ``search`` (vector store) and ``rerank``.
+
+        Raises:
+            AudioError: The speech cannot be used (missing, not audio, silent, too long).
+            UnknownEmotionError: ``emotion`` is not a known word.
+            EmptyCatalogError: No tracks in the store.
+            ValueError: No query, several kinds of query, out-of-range ``va``/``k``/``rerank``.
+        """
+        self._check_single_kind(speech=speech, text=text, emotion=emotion, va=va)
+        clock = _Stopwatch(timings)
+        if speech is not None:
+            waveform, rate = self.decode(speech, sample_rate=sample_rate)
+            clock.lap("decode")
+            analysis = self.model.analyze_speech(waveform, rate, transcript=text)
+        else:
+            analysis = self.query_analysis(text=text, emotion=emotion, va=va)
+        clock.lap("analyze")
+        kind = "speech" if speech is not None else "text" if text is not None else "word" if emotion is not None else "VA point"
+        results = self.recommend(analysis, k=k, where=where, rerank=rerank, per_artist=per_artist, query_kind=kind, timings=timings)
+        return SearchResponse(analysis, results)
+
+    def recommend(
+        self,
+        analysis: Analysis,
+        *,
+        k: int = 10,
+        where: Where | None = None,
+        rerank: float | None = None,
+        per_artist: int | None = None,
+        exclude: Iterable[str] = (),
+        query_kind: str = "query",
+        timings: dict[str, float] | None = None,
+    ) -> list[Result]:
+        """Rank the catalog for an already analysed query (``exclude``: track ids to leave out;
+        ``timings`` receives ``search`` and ``rerank`` seconds)."""
+        if k < 1:
+            raise ValueError(f"k must be at least 1, got {k}")
+        if per_artist is not None and per_artist < 1:
+            raise ValueError(f"per_artist must be at least 1, got {per_artist}")
+        alpha = self.config.alpha if rerank is None else _check_alpha(rerank)
+        excluded = set(exclude)
+        pool = max(self.config.candidate_factor * k, self.config.min_candidates) + len(excluded)
+        clock = _Stopwatch(timings)
+        while True:
+            hits = self.store.search(analysis.embedding, pool, where)
+            clock.lap("search")
+            ranked = self._blend([hit for hit in hits if hit.id not in excluded], analysis, alpha, query_kind)
+            if per_artist is not None:
+                ranked = _cap_per_artist(ranked, per_artist)
+            clock.lap("rerank")
+            # The artist cap may leave fewer than k of a full pool: widen the pool until it does not.
+            if len(ranked) >= k or len(hits) < pool:
+                break
+            pool *= 4
+        if not hits and self.store.count() == 0:
+            raise EmptyCatalogError(f"the catalog is empty: add music first (undertone ingest MUSIC_DIR){self._where_is_store()}")
+        return ranked[:k]
+
+    def close(self) -> None:
+        self.store.close()
+
+    def __enter__(self) -> "Recommender":
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+    # -- internals ----------------------------------------------------------------------------------
+
+    def _blend(self, hits: list[Hit], analysis: Analysis, alpha: float, query_kind: str) -> list[Result]:
+        query_va = np.array([analysis.valence, analysis.arousal])
+        results = []
+        for hit in hits:
+            track_va = _payload_va(hit.payload)
+            if track_va is None:
+                # Without a stored VA estimate the track is ranked by cosine alone.
+                va_match, score = None, hit.score
+            else:
+                va_match = float(va_similarity(query_va, track_va))
+                score = (1.0 - alpha) * hit.score + alpha * va_match
+            parts = {"cosine": hit.score, "va_similarity": va_match, "alpha": alpha}
+            results.append(
+                Result(
+                    track_id=hit.id,
+                    path=hit.payload.get("path"),
+                    score=float(score),
+                    valence=None if track_va is None else float(track_va[0]),
+                    arousal=None if track_va is None else float(track_va[1]),
+                    payload=hit.payload,
+                    parts=parts,
+                    why=explain(analysis, hit.payload, parts, query_kind),
+                )
+            )
+        # Stable sort: ties keep the store's cosine order.
+        results.sort(key=lambda result: -result.score)
+        return results
+
+    def _warn_about_other_models(self) -> None:
+        total = self.store.count()
+        stale = total - self.store.count({"model": self.model.fingerprint}) if total else 0
+        if stale:
+            logger.warning(
+                "%d of %d tracks were embedded by another model than %s (%s): their scores are not comparable; re-ingest them",
+                stale, total, self.model.fingerprint, self.settings.model,
+            )
+
+    def _where_is_store(self) -> str:
+        if self.settings.qdrant_url:
+            return f" [collection {self.settings.collection!r} on {self.settings.qdrant_url}]"
+        return f" [store {self.settings.store}]"
+
+
+class _Stopwatch:
+    """Adds the seconds since the previous lap to ``timings[stage]`` (does nothing without a dict)."""
+
+    def __init__(self, timings: dict[str, float] | None) -> None:
+        self.timings = timings
+        self.last = time.perf_counter()
+
+    def lap(self, stage: str) -> None:
+        if self.timings is not None:
+            now = time.perf_counter()
+            self.timings[stage] = self.timings.get(stage, 0.0) + now - self.last
+            self.last = now
+
+
+def _check_alpha(alpha: float) -> float:
+    if not 0.0 <= float(alpha) <= 1.0:
+        raise ValueError(f"rerank alpha must be within [0, 1], got {alpha}")
+    return float(alpha)
+
+
+def _va_pair(va: Sequence[float]) -> tuple[float, float]:
+    values = [float(x) for x in va]
+    if len(values) != 2:
+        raise ValueError(f"va is a (valence, arousal) pair, got {len(values)} numbers")
+    return values[0], values[1]
+
+
+def _payload_va(payload: Mapping[str, Any]) -> np.ndarray | None:
+    try:
+        return np.array([float(payload["valence"]), float(payload["arousal"])])
+    except (KeyError, TypeError, ValueError):
+        return None
+
+
+def _cap_per_artist(results: list[Result], limit: int) -> list[Result]:
+    """Keep at most ``limit`` results per artist, in order (tracks without an artist are never capped)."""
+    seen: dict[str, int] = {}
+    kept = []
+    for result in results:
+        artist = result.payload.get("artist")
+        if artist:
+            key = str(artist).casefold()
+            if seen.get(key, 0) >= limit:
+                continue
+            seen[key] = seen.get(key, 0) + 1
+        kept.append(result)
+    return kept
+
+
+# -- explanations -------------------------------------------------------------------------------------
+
+
+def describe_va(valence: float, arousal: float) -> str:
+    """Words for a VA point, e.g. ``negative, low-arousal``."""
+    tone = "negative" if valence < 0.4 else "positive" if valence > 0.6 else "neutral"
+    energy = "low-arousal" if arousal < 0.4 else "high-arousal" if arousal > 0.6 else "mid-arousal"
+    return f"{tone}, {energy}"
+
+
+def _top_labels(distribution: Mapping[str, float] | None, n: int = 2) -> str:
+    if not distribution:
+        return ""
+    ranked = sorted(distribution.items(), key=lambda item: -float(item[1]))
+    best = float(ranked[0][1])
+    # A second label is worth naming only when the model hesitated between the two.
+    names = [label for label, p in ranked[:n] if float(p) >= 0.5 * best]
+    return "/".join(label.replace("_", " ") for label in names)
+
+
+def explain(analysis: Analysis, payload: Mapping[str, Any], parts: Mapping[str, float | None], query_kind: str = "query") -> str:
+    """One sentence on why a track matches, e.g.
+    ``calm (positive, low-arousal) speech -> track predicted tenderness/calmness (V 0.71, A 0.22); cosine 0.83, VA match 0.91``.
+    """
+    heard = _top_labels(analysis.emotions, 1)
+    query = f"{heard} ({describe_va(analysis.valence, analysis.arousal)}) {query_kind}" if heard else f"{describe_va(analysis.valence, analysis.arousal)} {query_kind}"
+    moods = _top_labels(payload.get("moods")) or str(payload.get("mood") or "")
+    track_va = _payload_va(payload)
+    track = "track predicted " + (moods or "(no mood stored)")
+    if track_va is not None:
+        track += f" (V {track_va[0]:.2f}, A {track_va[1]:.2f})"
+    numbers = f"cosine {parts['cosine']:.2f}"
+    if parts.get("va_similarity") is not None:
+        numbers += f", VA match {parts['va_similarity']:.2f}"
+    return f"{query} -> {track}; {numbers}"
