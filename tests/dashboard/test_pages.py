@@ -67,6 +67,22 @@ def test_filters_from_the_payload_narrow_the_results(ingested_store: Path, monke
     assert {t.split("**")[1].split(". ")[1] for t in result_titles(app)} == {"Sad Song", "Calm Song"}
 
 
+def test_a_recording_from_the_browser_microphone(ingested_store: Path, monkeypatch: pytest.MonkeyPatch, voice) -> None:
+    app = open_app(ingested_store, monkeypatch)
+    app.radio[0].set_value("Record").run()
+    app.audio_input[0].set_value(("recording.wav", voice("sad", seconds=2.5), "audio/wav")).run()
+    assert not app.exception and not errors(app)
+    assert app.subheader[0].value == "6 tracks for speech “recording.wav”"
+
+
+def test_one_track_per_artist(ingested_store: Path, monkeypatch: pytest.MonkeyPatch, tracks) -> None:
+    app = open_app(ingested_store, monkeypatch)
+    app.radio[0].set_value("Valence-arousal")
+    app.sidebar.checkbox[0].check().run()
+    assert not app.exception
+    assert len(result_titles(app)) == len({artist for _, _, artist in tracks})
+
+
 @pytest.mark.parametrize(
     ("kind", "widget", "value"),
     [("Emotion word", "text_input", "sad"), ("Text", "text_area", "We won! This is the best day of my life.")],
@@ -119,13 +135,15 @@ def test_empty_catalog_says_so(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) 
 # -- Catalog -----------------------------------------------------------------------------------------
 
 
-def test_catalog_page_shows_statistics_and_failures(ingested_store: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_catalog_page_shows_statistics_and_failures(ingested_store: Path, music_dir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     app = open_app(ingested_store, monkeypatch, "pages/catalog.py")
     assert not errors(app)
     metrics = {m.label: m.value for m in app.metric}
     assert metrics["Tracks"] == "6" and metrics["Genres"] == "6" and metrics["Artists"] == "3" and metrics["Failed files"] == "1"
     assert app.selectbox[0].label == "Colour by" and app.selectbox[0].value == "genre"
-    failures = app.dataframe[-1].value
+    history, *_, failures = (frame.value for frame in app.dataframe)
+    assert list(history["source"]) == [str(music_dir / "manifest.csv")]
+    assert (history["ingested"][0], history["failed"][0]) == (TRACK_COUNT, 1)
     assert list(failures["path"].map(lambda p: Path(p).name)) == ["broken.wav"] and failures["reason"][0] == "corrupt"
 
 
