@@ -16,7 +16,9 @@ from typing import Sequence
 COMMAND_MODULES: tuple[str, ...] = (
     "dashboard.cli",
     "recommender.demo",
+    "recommender.evaluation",
     "recommender.search_cli",
+    "recommender.training",
 )
 
 

@@ -69,7 +69,7 @@ class FeatureCache:
     ) -> tuple[np.ndarray, list[int]]:
         """Tower vectors of audio files, from the cache where possible.
 
-        Files that cannot be used as audio (corrupt, silent ...) are skipped with a warning.
+        Files that cannot be decoded, or hold only digital silence, are skipped with a warning.
 
         Returns:
             ``(n_kept, dim)`` float32 vectors and the indices into ``paths`` they belong to.
@@ -84,9 +84,14 @@ class FeatureCache:
                 vector = np.load(target)["features"]
             else:
                 try:
-                    waveform = load_audio(path, int(tower.sample_rate), max_seconds=None)
+                    # Corpora hold genuinely quiet takes (RAVDESS actor 09 peaks near -40 dBFS): keep them,
+                    # and skip only files that cannot be decoded or are digital silence.
+                    waveform = load_audio(path, int(tower.sample_rate), max_seconds=None, allow_silence=True)
                 except AudioError as error:
                     logger.warning("skipping %s", error)
+                    continue
+                if not np.any(waveform):
+                    logger.warning("skipping %s: digital silence", path)
                     continue
                 vector = np.asarray(tower.embed(waveform), dtype=np.float32)
                 tmp = target.with_suffix(".part.npz")
