@@ -16,6 +16,7 @@ diversity pass then keeps at most ``per_artist`` tracks of any one artist.
 from __future__ import annotations
 
 import logging
+import math
 import os
 import time
 from dataclasses import dataclass, field
@@ -299,17 +300,19 @@ class Recommender:
         while True:
             hits = self.store.search(analysis.embedding, pool, where)
             clock.lap("search")
-            ranked = self._blend([hit for hit in hits if hit.id not in excluded], analysis, alpha, query_kind)
+            ranked = _blend([hit for hit in hits if hit.id not in excluded], analysis, alpha)
             if per_artist is not None:
                 ranked = _cap_per_artist(ranked, per_artist)
-            clock.lap("rerank")
             # The artist cap may leave fewer than k of a full pool: widen the pool until it does not.
             if len(ranked) >= k or len(hits) < pool:
                 break
             pool *= 4
         if not hits and self.store.count() == 0:
             raise EmptyCatalogError(f"the catalog is empty: add music first (undertone ingest MUSIC_DIR){self._where_is_store()}")
-        return ranked[:k]
+        # Explanations only for what is returned: the pool is scored, the top k are described.
+        results = [_result(candidate, analysis, alpha, query_kind) for candidate in ranked[:k]]
+        clock.lap("rerank")
+        return results
 
     def close(self) -> None:
         self.store.close()
@@ -321,34 +324,6 @@ class Recommender:
         self.close()
 
     # -- internals ----------------------------------------------------------------------------------
-
-    def _blend(self, hits: list[Hit], analysis: Analysis, alpha: float, query_kind: str) -> list[Result]:
-        query_va = np.array([analysis.valence, analysis.arousal])
-        results = []
-        for hit in hits:
-            track_va = _payload_va(hit.payload)
-            if track_va is None:
-                # Without a stored VA estimate the track is ranked by cosine alone.
-                va_match, score = None, hit.score
-            else:
-                va_match = float(va_similarity(query_va, track_va))
-                score = (1.0 - alpha) * hit.score + alpha * va_match
-            parts = {"cosine": hit.score, "va_similarity": va_match, "alpha": alpha}
-            results.append(
-                Result(
-                    track_id=hit.id,
-                    path=hit.payload.get("path"),
-                    score=float(score),
-                    valence=None if track_va is None else float(track_va[0]),
-                    arousal=None if track_va is None else float(track_va[1]),
-                    payload=hit.payload,
-                    parts=parts,
-                    why=explain(analysis, hit.payload, parts, query_kind),
-                )
-            )
-        # Stable sort: ties keep the store's cosine order.
-        results.sort(key=lambda result: -result.score)
-        return results
 
     def _warn_about_other_models(self) -> None:
         total = self.store.count()
@@ -392,25 +367,64 @@ def _va_pair(va: Sequence[float]) -> tuple[float, float]:
     return values[0], values[1]
 
 
-def _payload_va(payload: Mapping[str, Any]) -> np.ndarray | None:
+@dataclass(frozen=True)
+class _Candidate:
+    hit: Hit
+    score: float
+    va_match: float | None
+
+
+def _blend(hits: list[Hit], analysis: Analysis, alpha: float) -> list[_Candidate]:
+    """Blended scores of the pool, best first (stable: ties keep the store's cosine order).
+
+    Tracks without a stored VA estimate are ranked by cosine alone.
+    """
+    if not hits:
+        return []
+    cosine = np.array([hit.score for hit in hits])
+    track_va = np.array([_payload_va(hit.payload) for hit in hits])
+    va_match = np.asarray(va_similarity((analysis.valence, analysis.arousal), track_va), dtype=np.float64).reshape(-1)
+    scores = np.where(np.isnan(va_match), cosine, (1.0 - alpha) * cosine + alpha * va_match)
+    order = np.argsort(-scores, kind="stable")
+    return [_Candidate(hits[i], float(scores[i]), None if np.isnan(va_match[i]) else float(va_match[i])) for i in order]
+
+
+def _result(candidate: _Candidate, analysis: Analysis, alpha: float, query_kind: str) -> Result:
+    hit = candidate.hit
+    parts = {"cosine": hit.score, "va_similarity": candidate.va_match, "alpha": alpha}
+    has_va = candidate.va_match is not None
+    return Result(
+        track_id=hit.id,
+        path=hit.payload.get("path"),
+        score=candidate.score,
+        valence=float(hit.payload["valence"]) if has_va else None,
+        arousal=float(hit.payload["arousal"]) if has_va else None,
+        payload=hit.payload,
+        parts=parts,
+        why=explain(analysis, hit.payload, parts, query_kind),
+    )
+
+
+def _payload_va(payload: Mapping[str, Any]) -> tuple[float, float]:
+    """The track's stored (valence, arousal), NaN when missing or not numbers."""
     try:
-        return np.array([float(payload["valence"]), float(payload["arousal"])])
+        return float(payload["valence"]), float(payload["arousal"])
     except (KeyError, TypeError, ValueError):
-        return None
+        return math.nan, math.nan
 
 
-def _cap_per_artist(results: list[Result], limit: int) -> list[Result]:
-    """Keep at most ``limit`` results per artist, in order (tracks without an artist are never capped)."""
+def _cap_per_artist(candidates: list[_Candidate], limit: int) -> list[_Candidate]:
+    """Keep at most ``limit`` per artist, in order (tracks without an artist are never capped)."""
     seen: dict[str, int] = {}
     kept = []
-    for result in results:
-        artist = result.payload.get("artist")
+    for candidate in candidates:
+        artist = candidate.hit.payload.get("artist")
         if artist:
             key = str(artist).casefold()
             if seen.get(key, 0) >= limit:
                 continue
             seen[key] = seen.get(key, 0) + 1
-        kept.append(result)
+        kept.append(candidate)
     return kept
 
 
@@ -441,10 +455,10 @@ def explain(analysis: Analysis, payload: Mapping[str, Any], parts: Mapping[str, 
     heard = _top_labels(analysis.emotions, 1)
     query = f"{heard} ({describe_va(analysis.valence, analysis.arousal)}) {query_kind}" if heard else f"{describe_va(analysis.valence, analysis.arousal)} {query_kind}"
     moods = _top_labels(payload.get("moods")) or str(payload.get("mood") or "")
-    track_va = _payload_va(payload)
+    valence, arousal = _payload_va(payload)
     track = "track predicted " + (moods or "(no mood stored)")
-    if track_va is not None:
-        track += f" (V {track_va[0]:.2f}, A {track_va[1]:.2f})"
+    if not math.isnan(valence):
+        track += f" (V {valence:.2f}, A {arousal:.2f})"
     numbers = f"cosine {parts['cosine']:.2f}"
     if parts.get("va_similarity") is not None:
         numbers += f", VA match {parts['va_similarity']:.2f}"

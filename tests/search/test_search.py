@@ -198,3 +198,23 @@ def test_explain_names_query_and_track():
 def test_search_config_validates_alpha():
     with pytest.raises(ValueError):
         SearchConfig(alpha=-0.1)
+
+
+def test_tracks_without_stored_va_rank_by_cosine(model):
+    import uuid
+
+    from recommender.store import TrackPoint
+
+    query = model.analyze_emotion("calm")
+    other = np.roll(query.embedding, 1)
+    store = ServerVectorStore(":memory:")
+    store.upsert([
+        TrackPoint(str(uuid.uuid4()), query.embedding, {"title": "no VA"}),
+        TrackPoint(str(uuid.uuid4()), other, {"title": "with VA", "valence": query.valence, "arousal": query.arousal}),
+    ])
+    with Recommender(model, store) as recommender:
+        results = {r.payload["title"]: r for r in recommender.search(emotion="calm", k=2, rerank=1.0).results}
+    assert results["no VA"].parts["va_similarity"] is None and results["no VA"].valence is None
+    assert results["no VA"].score == pytest.approx(1.0, abs=1e-5)  # its cosine
+    assert results["with VA"].score == pytest.approx(1.0)  # a perfect VA match at alpha = 1
+    assert "(V " not in results["no VA"].why
