@@ -430,7 +430,7 @@ def _next_steps(store: Path, report: DemoReport) -> Sequence[tuple[str, str]]:
     return (
         (f"undertone dashboard --store {store}", "search, filter and listen in the browser"),
         (f"undertone search {voice} --store {store}", "search with a clip; record yourself and try my_voice.wav"),
-        (f"undertone search --emotion tender --store {store}", "or an emotion word (--text \"...\" for free text)"),
+        (f"undertone search --emotion tender --where genre=piano,ambient --store {store}", "an emotion word, filtered (--text \"...\" for free text)"),
         (f"undertone ingest ~/Music --store {store}", "add your own music (better: a store of its own, e.g. the default ~/.undertone)"),
     )
 

@@ -6,6 +6,7 @@ import contextlib
 import io
 import json
 import re
+import shlex
 from pathlib import Path
 
 import pytest
@@ -87,6 +88,19 @@ def test_demo_store_is_searchable_afterwards(demo_run):
     assert len(response.results) == TRACKS
     assert all(Path(result.path).is_file() and result.payload["genre"] for result in response.results)
     assert len(voice.results) == 2
+
+
+def test_the_printed_next_steps_run(demo_run, capsys):
+    commands = [shlex.split(line.strip()) for line in demo_run["out"].splitlines() if line.strip().startswith("undertone search ")]
+    assert len(commands) == 2
+    for command in commands:
+        assert cli.main([*command[1:], "--json", "-k", "2"]) == 0
+        lines = capsys.readouterr().out.splitlines()
+        assert len(lines) == 1
+        results = json.loads(lines[0])["results"]
+        assert len(results) == 2  # the 6-track catalog has one piano and one ambient track
+        if "--where" in command:
+            assert {result["genre"] for result in results} == {"piano", "ambient"}
 
 
 def test_rerun_on_the_same_store_reuses_everything(demo_run, capsys):
