@@ -1,6 +1,8 @@
 """Undertone dashboard: ``streamlit run dashboard/app.py`` (or ``undertone dashboard``).
 
 One Streamlit process serves every page and owns the catalog's store (see ``dashboard.resources``).
+The page scripts live in ``views/``, not ``pages/``: Streamlit would otherwise also serve a ``pages/``
+folder as a legacy multipage app when a browser opens a page URL directly.
 """
 
 from __future__ import annotations
@@ -15,9 +17,9 @@ st.set_page_config(page_title="Undertone", page_icon=":material/graphic_eq:", la
 
 navigation = st.navigation(
     [
-        st.Page(HERE / "pages" / "search.py", title="Search", icon=":material/search:", default=True),
-        st.Page(HERE / "pages" / "catalog.py", title="Catalog", icon=":material/library_music:"),
-        st.Page(HERE / "pages" / "evaluation.py", title="Evaluation", icon=":material/analytics:"),
+        st.Page(HERE / "views" / "search.py", title="Search", icon=":material/search:", default=True),
+        st.Page(HERE / "views" / "catalog.py", title="Catalog", icon=":material/library_music:"),
+        st.Page(HERE / "views" / "evaluation.py", title="Evaluation", icon=":material/analytics:"),
     ]
 )
 st.sidebar.caption("Undertone finds music in your catalog whose emotion matches a piece of speech.")

@@ -111,3 +111,17 @@ def test_search_page_in_a_real_browser(dashboard: str, browser, voice, tmp_path:
     assert browser.save_screenshot(str(screenshot))
     DOCS_SCREENSHOT.parent.mkdir(parents=True, exist_ok=True)
     shutil.copyfile(screenshot, DOCS_SCREENSHOT)
+
+
+def test_a_page_url_opened_directly_keeps_the_navigation(dashboard: str, browser) -> None:
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support import expected_conditions as EC
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    browser.get(f"{dashboard}/catalog")
+    WebDriverWait(browser, SEARCH_SECONDS).until(EC.presence_of_element_located((By.XPATH, "//h3[contains(., 'What is in the catalog')]")))
+    assert browser.find_element(By.TAG_NAME, "h1").text == "Catalog"
+    # A link reads "<icon ligature>\n<title>".
+    links = [link.text.splitlines()[-1] for link in browser.find_elements(By.CSS_SELECTOR, "[data-testid=stSidebarNavLink]")]
+    assert links == ["Search", "Catalog", "Evaluation"]
+    assert not browser.find_elements(By.CSS_SELECTOR, "[data-testid=stException]")

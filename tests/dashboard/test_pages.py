@@ -136,7 +136,7 @@ def test_empty_catalog_says_so(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) 
 
 
 def test_catalog_page_shows_statistics_and_failures(ingested_store: Path, music_dir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    app = open_app(ingested_store, monkeypatch, "pages/catalog.py")
+    app = open_app(ingested_store, monkeypatch, "views/catalog.py")
     assert not errors(app)
     metrics = {m.label: m.value for m in app.metric}
     assert metrics["Tracks"] == "6" and metrics["Genres"] == "6" and metrics["Artists"] == "3" and metrics["Failed files"] == "1"
@@ -148,7 +148,7 @@ def test_catalog_page_shows_statistics_and_failures(ingested_store: Path, music_
 
 
 def test_ingesting_a_folder_from_the_page(music_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    app = open_app(tmp_path / "fresh-store", monkeypatch, "pages/catalog.py")
+    app = open_app(tmp_path / "fresh-store", monkeypatch, "views/catalog.py")
     assert "The catalog is empty" in app.info[0].value
     app.text_input[0].input(str(music_dir))
     app.button[0].click().run()
@@ -162,7 +162,7 @@ def test_ingesting_a_folder_from_the_page(music_dir: Path, tmp_path: Path, monke
 
 
 def test_missing_ingest_folder_is_a_clear_error(ingested_store: Path, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
-    app = open_app(ingested_store, monkeypatch, "pages/catalog.py")
+    app = open_app(ingested_store, monkeypatch, "views/catalog.py")
     app.text_input[0].input(str(tmp_path / "nowhere"))
     app.button[0].click().run()
     assert not app.exception
@@ -174,7 +174,7 @@ def test_missing_ingest_folder_is_a_clear_error(ingested_store: Path, monkeypatc
 
 def test_evaluation_without_corpora_explains_what_is_missing(ingested_store: Path, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     monkeypatch.setenv("UNDERTONE_DATA_DIR", str(tmp_path / "no-corpora"))
-    app = open_app(ingested_store, monkeypatch, "pages/evaluation.py")
+    app = open_app(ingested_store, monkeypatch, "views/evaluation.py")
     app.button[0].click().run()
     assert not app.exception
     assert errors(app)[0].startswith("The labelled corpora (ravdess, emotify) are not at")
@@ -194,7 +194,7 @@ def test_evaluation_runs_on_a_tiny_labelled_set(
     music_csv = tmp_path / "music.csv"
     write_csv(music_csv, [{"path": str(p), "label": p.stem.split("_", 1)[1]} for p in sorted(music_dir.glob("*.flac"))])
 
-    app = open_app(ingested_store, monkeypatch, "pages/evaluation.py")
+    app = open_app(ingested_store, monkeypatch, "views/evaluation.py")
     app.selectbox[0].set_value("a CSV file…")
     app.text_input[0].input(str(speech_csv))
     app.multiselect[0].set_value(["a CSV file…"])
