@@ -15,7 +15,7 @@ from typing import Callable, Sequence
 import numpy as np
 
 from recommender.cli import UserFacingError
-from recommender.data import CORPORA, load_corpus
+from recommender.data import CORPORA, LabelledClip, load_corpus
 from recommender.emotion import LABEL_SETS, EmotionSpace
 from recommender.evaluation import Benchmark, EvalSet, VariantResult, load_csv_pool, random_result, score_heads, train_variant
 from recommender.features import FeatureCache
@@ -126,7 +126,7 @@ class _Steps:
         self.report(min(self.done / self.total, 0.99), message)
 
 
-def _clips(spec: str, split: str, space: EmotionSpace, data_dir: Path | None):
+def _clips(spec: str, split: str, space: EmotionSpace, data_dir: Path | None) -> list[LabelledClip]:
     if spec in CORPORA:
         return load_corpus(spec, split, data_dir)  # type: ignore[arg-type]
     path = Path(spec).expanduser()
@@ -135,7 +135,7 @@ def _clips(spec: str, split: str, space: EmotionSpace, data_dir: Path | None):
     return load_csv_pool(path, space)
 
 
-def _features(tower: Tower, clips: Sequence, what: str, cache: FeatureCache, steps: _Steps) -> FeatureSet:
+def _features(tower: Tower, clips: Sequence[LabelledClip], what: str, cache: FeatureCache, steps: _Steps) -> FeatureSet:
     vectors, kept = [], []
     for start in range(0, len(clips), CHUNK):
         chunk = clips[start:start + CHUNK]
@@ -148,7 +148,10 @@ def _features(tower: Tower, clips: Sequence, what: str, cache: FeatureCache, ste
     return FeatureSet(np.concatenate(vectors), [clips[index] for index in kept])
 
 
-def _eval_set(speech_tower: Tower, music_tower: Tower, speech_clips, music_clips, space: EmotionSpace, cache: FeatureCache, steps: _Steps) -> EvalSet:
+def _eval_set(
+    speech_tower: Tower, music_tower: Tower, speech_clips: Sequence[LabelledClip], music_clips: Sequence[LabelledClip],
+    space: EmotionSpace, cache: FeatureCache, steps: _Steps,
+) -> EvalSet:
     speech = _features(speech_tower, speech_clips, "speech", cache, steps)
     music = _features(music_tower, music_clips, "music", cache, steps)
     return EvalSet.build(speech, music, space)
