@@ -79,7 +79,7 @@ def run_ingest_command(args: argparse.Namespace) -> int:
                         print("undertone: with an embedded store the vectors are written by the next "
                               "`undertone ingest` or `undertone catalog --repair`", file=sys.stderr)
                     return 0
-                summary = follow_job(job_id, settings, store=store, progress=bar.update)
+                summary = follow_job(job_id, settings, store=store, progress=bar.update, queue=args.queue, batch_size=batch_size)
             finally:
                 if store is not None:
                     store.close()

@@ -11,11 +11,12 @@ from __future__ import annotations
 
 import dataclasses
 import time
+from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, Iterator
 
-from ingest.catalog import Catalog, JobStatus, open_catalog
-from ingest.pipeline import DEFAULT_BATCH_SIZE, JobSummary, Progress, flush_outbox
+from ingest.catalog import PLANNING, RUNNING, Catalog, JobStatus, open_catalog
+from ingest.pipeline import DEFAULT_BATCH_SIZE, JobSummary, Progress, batched, flush_outbox
 from recommender.settings import Settings
 
 INGEST_JOB_TASK = "undertone.ingest_job"
@@ -28,16 +29,14 @@ def job_status(job_id: str, settings: Settings | None = None, *, catalog: Catalo
     Raises:
         KeyError: No such job.
     """
-    if catalog is not None:
-        return catalog.job_status(job_id)
-    with open_catalog(settings or Settings.load()) as owned:
-        return owned.job_status(job_id)
+    with _catalog(settings or Settings.load(), catalog) as opened:
+        return opened.job_status(job_id)
 
 
-def list_jobs(settings: Settings | None = None, limit: int = 20) -> list[JobStatus]:
+def list_jobs(settings: Settings | None = None, limit: int = 20, *, catalog: Catalog | None = None) -> list[JobStatus]:
     """The most recent jobs, newest first."""
-    with open_catalog(settings or Settings.load()) as catalog:
-        return catalog.jobs(limit)
+    with _catalog(settings or Settings.load(), catalog) as opened:
+        return opened.jobs(limit)
 
 
 def settings_to_message(settings: Settings) -> dict[str, Any]:
@@ -61,24 +60,36 @@ def submit_job(
 
     ``source`` must be visible at the same path on the workers (for Docker: the same mount point).
     """
-    from workers.app import WorkerConfig, create_app
-
     source = str(Path(source).expanduser().absolute())
-    config = WorkerConfig.from_env(settings.redis_url, queue)
-    own = catalog is None
-    catalog = open_catalog(settings) if catalog is None else catalog
-    try:
-        job_id = catalog.create_job(source, mode="workers")
-    finally:
-        if own:
-            catalog.close()
-    app = create_app(config)
-    app.send_task(
-        INGEST_JOB_TASK,
-        args=(job_id, source, settings_to_message(settings), batch_size),
-        queue=config.queue,
-    )
+    with _catalog(settings, catalog) as opened:
+        job_id = opened.create_job(source, mode="workers")
+    _send(settings, queue, INGEST_JOB_TASK, (job_id, source, settings_to_message(settings), batch_size))
     return job_id
+
+
+def resend_job(
+    job_id: str,
+    settings: Settings,
+    *,
+    queue: str | None = None,
+    batch_size: int = DEFAULT_BATCH_SIZE,
+    catalog: Catalog | None = None,
+) -> int:
+    """Send a job's unfinished work to the workers again; returns the number of items re-sent.
+
+    Celery's Redis transport can lose a message taken by a worker killed in the instant between
+    taking it and registering it as unacknowledged (kombu issue #305). Every task is idempotent, so
+    re-sending is always safe: a job still planning gets its job task again, queued items their batches.
+    """
+    with _catalog(settings, catalog) as opened:
+        status = opened.job_status(job_id, failures=0)
+        item_ids = opened.queued_item_ids(job_id) if status.state == RUNNING else []
+    message = settings_to_message(settings)
+    if status.state == PLANNING:
+        _send(settings, queue, INGEST_JOB_TASK, (job_id, status.source, message, batch_size))
+    for chunk in batched(item_ids, batch_size):
+        _send(settings, queue, INGEST_BATCH_TASK, (job_id, chunk, message))
+    return len(item_ids)
 
 
 def workers_online(settings: Settings, queue: str | None = None, timeout: float = 2.0) -> int:
@@ -97,31 +108,63 @@ def follow_job(
     progress: Progress | None = None,
     poll_seconds: float = 0.5,
     timeout: float | None = None,
+    resend_after: float | None = None,
+    queue: str | None = None,
+    batch_size: int = DEFAULT_BATCH_SIZE,
     catalog: Catalog | None = None,
     clock: Callable[[], float] = time.monotonic,
 ) -> JobSummary:
     """Wait for a job to finish, reporting progress; with ``store``, flush the workers' staged tracks into it.
 
+    Args:
+        store: The embedded store this process owns: workers stage tracks, this writes their vectors.
+        resend_after: Re-send the job's unfinished work (:func:`resend_job`) after this many seconds
+            without progress (default: twice the broker's visibility timeout, by when a task of a
+            killed worker has been re-delivered if it was going to be).
+
     Raises:
         TimeoutError: ``timeout`` seconds passed first (the job keeps running).
     """
-    own = catalog is None
-    catalog = open_catalog(settings) if catalog is None else catalog
-    started = clock()
-    try:
+    from workers.app import WorkerConfig
+
+    if resend_after is None:
+        resend_after = 2 * WorkerConfig.from_env(settings.redis_url, queue).visibility_timeout
+    started = last_change = clock()
+    last_counts: tuple[Any, ...] = ()
+    with _catalog(settings, catalog) as opened:
         while True:
             if store is not None:
-                flush_outbox(catalog, store)
-                catalog.finish_job_if_complete(job_id)
-            status = catalog.job_status(job_id)
+                flush_outbox(opened, store)
+                opened.finish_job_if_complete(job_id)
+            status = opened.job_status(job_id)
             if progress:
                 progress(status)
             if status.done:
                 return JobSummary.from_status(status, clock() - started)
-            if timeout is not None and clock() - started > timeout:
+            now = clock()
+            counts = (status.state, tuple(sorted(status.counts.items())))
+            if counts != last_counts:
+                last_counts, last_change = counts, now
+            elif status.mode == "workers" and now - last_change > resend_after:
+                resend_job(job_id, settings, queue=queue, batch_size=batch_size, catalog=opened)
+                last_change = now
+            if timeout is not None and now - started > timeout:
                 raise TimeoutError(f"job {job_id} still {status.state} after {timeout:.0f} s: {status.counts}")
             time.sleep(poll_seconds)
-    finally:
-        if own:
-            catalog.close()
 
+
+@contextmanager
+def _catalog(settings: Settings, catalog: Catalog | None) -> Iterator[Catalog]:
+    """``catalog`` if given (left open), else the settings' catalog for the duration of the block."""
+    if catalog is not None:
+        yield catalog
+        return
+    with open_catalog(settings) as opened:
+        yield opened
+
+
+def _send(settings: Settings, queue: str | None, task: str, args: tuple[Any, ...]) -> None:
+    from workers.app import WorkerConfig, create_app
+
+    config = WorkerConfig.from_env(settings.redis_url, queue)
+    create_app(config).send_task(task, args=args, queue=config.queue)

@@ -15,10 +15,12 @@ from typing import Sequence
 
 COMMAND_MODULES: tuple[str, ...] = (
     "dashboard.cli",
+    "ingest.cli",
     "recommender.demo",
     "recommender.evaluation",
     "recommender.search_cli",
     "recommender.training",
+    "workers.cli",
 )
 
 

@@ -1,0 +1,91 @@
+"""Ingestion tasks: ``undertone.ingest_job`` plans a job and fans out ``undertone.ingest_batch`` tasks.
+
+Both run :class:`ingest.pipeline.Ingestor` code, the same the embedded default runs in-process.
+Tasks are idempotent: a re-delivered job task resumes planning where it stopped, a re-delivered
+batch skips items that are no longer queued, and track writes are upserts keyed by content id.
+Database and vector-store connection errors are retried with exponential backoff; a bad file is a
+failed item, never a failed task.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+from itertools import islice
+from typing import Any
+
+from celery.signals import worker_process_init
+
+from ingest.catalog import PLANNING, open_catalog
+from ingest.jobs import INGEST_BATCH_TASK, INGEST_JOB_TASK, settings_from_message
+from ingest.pipeline import Ingestor, batched, transient_errors
+from ingest.sources import SourceError, iter_source
+from recommender.settings import ENV_PREFIX
+from workers.app import app
+
+logger = logging.getLogger(__name__)
+
+THREADS_ENV = ENV_PREFIX + "WORKER_THREADS"
+PLANNING_CHUNK = 500
+_RETRY = dict(autoretry_for=transient_errors(include_qdrant=True), retry_backoff=2, retry_backoff_max=300, retry_jitter=True, max_retries=None)
+_ingestors: dict[str, Ingestor] = {}
+
+
+@worker_process_init.connect
+def _limit_torch_threads(**_: Any) -> None:
+    """One task per process slot: let each use a fixed number of threads rather than all cores."""
+    import torch
+
+    torch.set_num_threads(max(1, int(os.environ.get(THREADS_ENV, "1"))))
+
+
+def ingestor_for(settings_message: dict[str, Any]) -> Ingestor:
+    """The ingestor for a job's settings, opened once per worker process.
+
+    Workers write vectors only to a Qdrant server; for an embedded store they stage tracks in SQL
+    and the store's owner (the ``undertone ingest`` that submitted the job) writes the vectors.
+    """
+    key = json.dumps(settings_message, sort_keys=True)
+    if key not in _ingestors:
+        settings = settings_from_message(settings_message)
+        store = None
+        if settings.qdrant_url:
+            from recommender.store import open_vector_store
+
+            store = open_vector_store(settings)
+        _ingestors[key] = Ingestor(settings, open_catalog(settings), store)
+    return _ingestors[key]
+
+
+@app.task(name=INGEST_JOB_TASK, **_RETRY)
+def ingest_job(job_id: str, source: str, settings: dict[str, Any], batch_size: int) -> None:
+    """Enumerate ``source`` into the job's items and send them out in batches."""
+    catalog = ingestor_for(settings).catalog
+    status = catalog.job_status(job_id, failures=0)
+    if status.state != PLANNING:
+        return  # planned already: this is a re-delivery
+    try:
+        items = iter_source(source)
+    except SourceError as error:
+        catalog.fail_job(job_id, str(error))
+        return
+    # A worker that died mid-planning left a prefix of the items recorded; some batches may not have
+    # been sent. Send every queued one again (a batch skips what is done) and carry on after the prefix.
+    recorded = sum(status.counts.values())
+    for chunk in batched(catalog.queued_item_ids(job_id), batch_size):
+        ingest_batch.delay(job_id, chunk, settings)
+    total = recorded
+    for chunk in batched(islice(items, recorded, None), PLANNING_CHUNK):
+        item_ids = catalog.add_items(job_id, chunk)
+        total += len(item_ids)
+        for batch in batched(item_ids, batch_size):
+            ingest_batch.delay(job_id, batch, settings)
+    catalog.finish_planning(job_id, total)
+    logger.info("job %s: %d items in batches of %d", job_id, total, batch_size)
+
+
+@app.task(name=INGEST_BATCH_TASK, **_RETRY)
+def ingest_batch(job_id: str, item_ids: list[int], settings: dict[str, Any]) -> None:
+    """Process one batch of a job's items."""
+    ingestor_for(settings).process_batch(job_id, item_ids)
