@@ -111,40 +111,47 @@ class Ingestor:
             store, whose owner flushes the outbox.
     """
 
-    def __init__(self, settings: Settings, catalog: Catalog, store: Any | None = None) -> None:
+    def __init__(self, settings: Settings, catalog: Catalog, store: Any | None = None, model: Any | None = None) -> None:
         self.settings = settings
         self.catalog = catalog
         self.store = store
+        self._model = model
 
-    @functools.cached_property
+    @property
     def model(self) -> Any:
-        return model_for(self.settings)
+        """The emotion model (loaded on first use, once per process).
+
+        A model that cannot load raises here, before any item is touched: that is a deployment
+        error, not a per-file failure.
+        """
+        if self._model is None:
+            self._model = model_for(self.settings)
+        return self._model
 
     def process_batch(self, job_id: str, item_ids: Sequence[int]) -> None:
         """Process the still-queued items among ``item_ids`` (so a re-delivered batch changes nothing)."""
-        self.model  # a model that cannot load is a deployment error, not a per-file failure
+        fingerprint = self.model.fingerprint
         for item in self.catalog.queued_items(item_ids):
-            self.process_item(job_id, item)
+            self.process_item(job_id, item, fingerprint)
         if self.store is not None:
             self.flush()
         self.catalog.finish_job_if_complete(job_id)
 
-    def process_item(self, job_id: str, item: IngestItem) -> None:
+    def process_item(self, job_id: str, item: IngestItem, fingerprint: str) -> None:
         """Take one item to ``pending``, ``skipped`` or ``failed``; only infrastructure errors escape."""
         transient = transient_errors()
         try:
-            self._process(job_id, item)
+            self._process(job_id, item, fingerprint)
         except transient:
             raise
         except Exception as error:  # a bug or an odd input must not take the batch down with it
             logger.exception("item %s (%s) failed", item.id, item.path)
             self.catalog.finish_item(item.id, FAILED, reason="internal_error", message=f"{type(error).__name__}: {error}")
 
-    def _process(self, job_id: str, item: IngestItem) -> None:
+    def _process(self, job_id: str, item: IngestItem, fingerprint: str) -> None:
         if item.problem:
             self.catalog.finish_item(item.id, FAILED, reason="bad_entry", message=item.problem)
             return
-        fingerprint = self.model.fingerprint
         signature = metadata_signature(item.meta)
         try:
             info = _regular_file(item.path)
@@ -350,6 +357,7 @@ def run_ingest(
     batch_size: int = DEFAULT_BATCH_SIZE,
     catalog: Catalog | None = None,
     store: Any | None = None,
+    model: Any | None = None,
 ) -> JobSummary:
     """Ingest ``source`` in this process (the embedded default; no broker needed).
 
@@ -360,6 +368,7 @@ def run_ingest(
         batch_size: Items per batch (one outbox flush per batch).
         catalog: An open catalog to use (default: open ``settings.catalog_url``).
         store: An open vector store to use (default: ``open_vector_store(settings)``).
+        model: A loaded ``EmotionModel`` to use (default: load ``settings.model`` once per process).
 
     Raises:
         SourceError: The source is missing or malformed.
@@ -374,8 +383,8 @@ def run_ingest(
     try:
         store = open_vector_store(settings) if store is None else store
         try:
-            ingestor = Ingestor(settings, catalog, store)
-            ingestor.model  # fail before creating a job if the model cannot load
+            ingestor = Ingestor(settings, catalog, store, model)
+            ingestor.model.fingerprint  # noqa: B018 - fail before creating a job if the model cannot load
             ingestor.flush()  # finish whatever an interrupted run left in the outbox
             job_id = catalog.create_job(str(source), mode="local")
             item_ids = [item_id for chunk in batched(items, 500) for item_id in catalog.add_items(job_id, chunk)]
