@@ -172,7 +172,7 @@ class Ingestor:
             if existing.state != RETIRED and existing.path == item.path and existing.metadata_signature == signature:
                 self.catalog.touch_track(existing.id, info.st_size, info.st_mtime_ns)
                 self._unchanged(item, existing)
-            elif existing.state != RETIRED and existing.path != item.path and os.path.exists(existing.path):
+            elif existing.state != RETIRED and existing.path != item.path and _unchanged_on_disk(existing):
                 self.catalog.finish_item(
                     item.id, SKIPPED, track_id=existing.id, reason="duplicate", message=f"same audio as {existing.path}"
                 )
@@ -275,6 +275,15 @@ def _regular_file(path: str) -> os.stat_result:
     if not stat.S_ISREG(info.st_mode):
         raise UnreadableAudioError("is not a regular file (a pipe, socket or device)", path)
     return info
+
+
+def _unchanged_on_disk(track: Track) -> bool:
+    """Whether the file a track was indexed from is still there, untouched (so a copy is a duplicate)."""
+    try:
+        info = os.stat(track.path)
+    except OSError:
+        return False
+    return (info.st_size, info.st_mtime_ns) == (track.size, track.mtime_ns)
 
 
 def _reuse(existing: Track, item: IngestItem, info: os.stat_result, signature: str) -> TrackRecord:
