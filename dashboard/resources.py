@@ -2,7 +2,7 @@
 
 An embedded store has exactly one owning process, so the :class:`~recommender.search.Recommender`
 (which holds the store and the emotion model) is opened once per process with ``st.cache_resource``
-and its store is reused by ingestion jobs. The SQL catalog and the job board are shared the same way.
+and its store and model are reused by ingestion jobs. The SQL catalog and the job board are shared the same way.
 Settings come from the environment (``undertone dashboard --store DIR`` exports ``UNDERTONE_STORE``).
 """
 

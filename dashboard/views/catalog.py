@@ -31,7 +31,7 @@ def start_ingest(source: str) -> None:
     if board.running():
         # One writer at a time keeps the progress bars honest and the machine responsive.
         raise UserFacingError("An ingestion is already running; start the next one when it has finished.")
-    store = resources.recommender(settings).store
+    recommender = resources.recommender(settings)
 
     def work(progress: ProgressFn) -> JobSummary:
         def report(status: JobStatus) -> None:
@@ -42,7 +42,8 @@ def start_ingest(source: str) -> None:
                 f"{counts.get('ingested', 0)} ingested · {counts.get('skipped', 0)} unchanged · {counts.get('failed', 0)} failed",
             )
 
-        return run_ingest(path, settings, progress=report, store=store)
+        # The search path's store and model: one owner for the store, one copy of the model in memory.
+        return run_ingest(path, settings, progress=report, store=recommender.store, model=recommender.model)
 
     board.start(f"Ingest {path}", work)
 
