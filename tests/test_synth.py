@@ -133,3 +133,20 @@ def test_speech_prosody_follows_the_emotion(speaker):
     assert clips["happy"].prosody.syllables_per_second > clips["sad"].prosody.syllables_per_second
     assert clips["angry"].prosody.tension > clips["happy"].prosody.tension
     assert clips["sad"].prosody.final_slope < 0 < clips["happy"].prosody.final_slope
+
+
+def test_a_neural_speech_detector_hears_the_voice_as_speech_and_the_music_as_not():
+    import torch
+    from silero_vad import get_speech_timestamps, load_silero_vad
+
+    detector = load_silero_vad()
+
+    def speech_seconds(waveform: np.ndarray) -> float:
+        stamps = get_speech_timestamps(torch.from_numpy(waveform), detector, sampling_rate=16000)
+        return sum(stamp["end"] - stamp["start"] for stamp in stamps) / 16000
+
+    for emotion, speaker in (("angry", "female"), ("sad", "male")):
+        voice = synth.synthesize_speech(emotion, seconds=4, seed=1, speaker=speaker)
+        assert speech_seconds(voice.waveform) > 2.0
+    music = synth.synthesize_music((0.5, 0.5), seconds=4, genre="piano", seed=1, sample_rate=16000)
+    assert speech_seconds(music.waveform) < 0.5
