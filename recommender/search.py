@@ -35,8 +35,6 @@ logger = logging.getLogger(__name__)
 
 SpeechInput = Union[str, os.PathLike, bytes, BinaryIO, np.ndarray]
 
-CORE_FIELDS = ("track_id", "path", "score", "valence", "arousal")
-
 
 class EmptyCatalogError(LookupError):
     """The store holds no tracks to recommend."""

@@ -7,8 +7,8 @@
    is split). The unfinished tail of a chunk is carried into the next one, so segments do not break
    at chunk edges.
 3. **Analyse each segment** with the emotion model (embedding, valence, arousal, emotions).
-4. **Smooth** embeddings and VA over time (Gaussian, ``smoothing_seconds``): single sentences flicker,
-   the mood of a passage does not.
+4. **Smooth** VA over time (Gaussian, ``smoothing_seconds``): single sentences flicker, the mood of a
+   passage does not.
 5. **Group into cues**: the least-cost partition into passages of stable smoothed VA, each at least
    ``min_cue_seconds`` long (dynamic programming; see :func:`group_cues`).
 6. **Propose a track per cue** with :meth:`Recommender.recommend`, not reusing a track while unused
