@@ -19,6 +19,7 @@ consonant-vowel syllables, not words: a voice-like query with a known emotion, c
 from __future__ import annotations
 
 import math
+import re
 from dataclasses import dataclass, field
 from typing import Callable, Sequence, Union
 
@@ -599,17 +600,20 @@ def demo_catalog(n_tracks: int, seed: int = 0) -> list[CatalogEntry]:
         arousal = 0.05 + 0.9 * ((cell // columns) + rng.uniform(0.15, 0.85)) / rows
         genre = _genre_for(valence, arousal, rng)
         artist = _ARTISTS[genre][int(rng.integers(2))]
-        title = ""
-        while not title or title in used_titles:
+        for attempt in range(50):
             adjective = rng.choice(_BRIGHT if valence >= 0.5 else _DARK)
             noun = rng.choice(_RESTLESS if arousal >= 0.5 else _STILL)
             title = f"{adjective} {noun}" + ("" if rng.random() < 0.7 else f" (Part {int(rng.integers(2, 4))})")
+            if title not in used_titles:
+                break
+        else:  # a big catalog has used up the word pairs of this mood
+            title = f"{title} No. {number}"
         used_titles.add(title)
         year = int(rng.integers(1994, 2026))
         album = f"{rng.choice(_STILL + _RESTLESS)} Sessions" if rng.random() < 0.5 else f"Volume {int(rng.integers(1, 5))}"
-        slug = "".join(c if c.isalnum() else "_" for c in f"{artist}_{title}".lower()).strip("_")
+        slug = re.sub(r"[^a-z0-9]+", "_", f"{artist} {title}".lower()).strip("_")
         entries.append(
-            CatalogEntry(f"{number:03d}_{slug}", title, artist, album, genre, year, round(valence, 3), round(arousal, 3), seed * 100_003 + number)
+            CatalogEntry(f"{number:03d}_{slug}", title, artist, album, genre, year, round(float(valence), 3), round(float(arousal), 3), seed * 100_003 + number)
         )
     return entries
 
