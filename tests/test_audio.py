@@ -132,3 +132,15 @@ def test_rms_dbfs():
     assert rms_dbfs(np.ones(10, np.float32)) == pytest.approx(0.0)
     assert rms_dbfs(np.full(10, 0.1, np.float32)) == pytest.approx(-20.0)
     assert rms_dbfs(np.zeros(10, np.float32)) == -np.inf
+
+
+def test_quiet_speech_with_pauses_is_not_silence():
+    rate = 16000
+    rng = np.random.default_rng(0)
+    waveform = np.zeros(3 * rate, np.float32)
+    waveform[rate : rate + rate // 2] = 0.01 * np.sin(2 * np.pi * 150 * np.arange(rate // 2) / rate)  # -43 dBFS burst
+    assert rms_dbfs(waveform) < -50  # the whole file averages very low ...
+    assert prepare_waveform(waveform, rate, rate).size == waveform.size  # ... yet it is sound
+    hiss = (1e-4 * rng.standard_normal(3 * rate)).astype(np.float32)  # -80 dBFS noise floor
+    with pytest.raises(SilentAudioError):
+        prepare_waveform(hiss, rate, rate)
