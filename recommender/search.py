@@ -15,13 +15,14 @@ diversity pass then keeps at most ``per_artist`` tracks of any one artist.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import math
 import os
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, BinaryIO, Iterable, Mapping, Sequence, Union
+from typing import Any, BinaryIO, Iterable, Iterator, Mapping, Sequence, Union
 
 import numpy as np
 
@@ -55,11 +56,16 @@ class SearchConfig:
         alpha: Weight of VA similarity in the re-ranking blend (0 = cosine only, 1 = VA only).
         candidate_factor: The store returns ``candidate_factor * k`` candidates for re-ranking ...
         min_candidates: ... and never fewer than this.
+        analysis_threads: torch intra-op threads while a query is analysed (None: leave torch's
+            setting alone). The builtin towers run many small ops, where extra threads cost more than
+            they give: a 5 s clip took 25-43 ms with one thread and 118-2300 ms with two on the 2-core
+            reference machine while other work ran. Raise it for large (Hugging Face) towers.
     """
 
     alpha: float = 0.3
     candidate_factor: int = 5
     min_candidates: int = 100
+    analysis_threads: int | None = 1
 
     def __post_init__(self) -> None:
         _check_alpha(self.alpha)
@@ -187,7 +193,8 @@ class Recommender:
             AudioError: Missing, unreadable, non-audio, silent or too long (``Settings.max_query_seconds``).
         """
         waveform, rate = self.decode(speech, sample_rate=sample_rate)
-        return self.model.analyze_speech(waveform, rate, transcript=transcript)
+        with torch_threads(self.config.analysis_threads):
+            return self.model.analyze_speech(waveform, rate, transcript=transcript)
 
     def decode(self, speech: SpeechInput, *, sample_rate: int | None = None) -> tuple[np.ndarray, int]:
         """Validated mono float32 speech at the model's speech rate (raises ``AudioError``)."""
@@ -210,12 +217,13 @@ class Recommender:
         self._check_single_kind(speech=speech, text=text, emotion=emotion, va=va)
         if speech is not None:
             return self.analyze(speech, sample_rate=sample_rate, transcript=text)
-        if text is not None:
-            return self.model.analyze_text(text)
-        if emotion is not None:
-            return self.model.analyze_emotion(emotion)
-        valence, arousal = _va_pair(va)
-        return self.model.analyze_va(valence, arousal)
+        with torch_threads(self.config.analysis_threads):
+            if text is not None:
+                return self.model.analyze_text(text)
+            if emotion is not None:
+                return self.model.analyze_emotion(emotion)
+            valence, arousal = _va_pair(va)
+            return self.model.analyze_va(valence, arousal)
 
     @staticmethod
     def _check_single_kind(**queries: Any) -> None:
@@ -265,7 +273,8 @@ class Recommender:
         if speech is not None:
             waveform, rate = self.decode(speech, sample_rate=sample_rate)
             clock.lap("decode")
-            analysis = self.model.analyze_speech(waveform, rate, transcript=text)
+            with torch_threads(self.config.analysis_threads):
+                analysis = self.model.analyze_speech(waveform, rate, transcript=text)
         else:
             analysis = self.query_analysis(text=text, emotion=emotion, va=va)
         clock.lap("analyze")
@@ -336,6 +345,22 @@ class Recommender:
         if self.settings.qdrant_url:
             return f" [collection {self.settings.collection!r} on {self.settings.qdrant_url}]"
         return f" [store {self.settings.store}]"
+
+
+@contextlib.contextmanager
+def torch_threads(threads: int | None) -> Iterator[None]:
+    """Run the block with ``threads`` torch intra-op threads, then restore the previous count."""
+    if threads is None:
+        yield
+        return
+    import torch
+
+    previous = torch.get_num_threads()
+    torch.set_num_threads(threads)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(previous)
 
 
 class _Stopwatch:

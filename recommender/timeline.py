@@ -17,7 +17,6 @@
 
 from __future__ import annotations
 
-import contextlib
 import math
 import os
 import threading
@@ -30,7 +29,7 @@ import soundfile as sf
 
 from recommender.audio import AudioTooLongError, CorruptAudioError, SilentAudioError, audio_info, resample
 from recommender.model import Analysis
-from recommender.search import Recommender, Result, describe_va
+from recommender.search import Recommender, Result, describe_va, torch_threads
 from recommender.store import Where
 
 VAD_SAMPLE_RATE = 16000
@@ -215,7 +214,8 @@ def analyse_segments(
     model = recommender.model
     segments: list[Segment] = []
     for start, waveform in speech_segments(source, config, progress=progress, total=info.duration):
-        analysis = model.analyze_speech(waveform, VAD_SAMPLE_RATE)
+        with torch_threads(recommender.config.analysis_threads):
+            analysis = model.analyze_speech(waveform, VAD_SAMPLE_RATE)
         segments.append(Segment(start, start + waveform.size / VAD_SAMPLE_RATE, analysis.embedding, analysis.valence, analysis.arousal, analysis.emotions))
     if not segments:
         raise SilentAudioError("no speech found (voice activity detection heard none)", source)
@@ -285,20 +285,6 @@ class _SileroVAD:
             return cls._model
 
 
-@contextlib.contextmanager
-def _single_thread() -> Iterator[None]:
-    """Silero steps a small RNN 512 samples at a time; on a busy machine extra threads only add contention
-    (measured here: ~1.5 ms per window with one thread, 20-70 ms with two)."""
-    import torch
-
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(threads)
-
-
 def detect_speech(waveform: np.ndarray, config: TimelineConfig) -> list[tuple[int, int]]:
     """Speech runs ``(start, end)`` in samples of a 16 kHz waveform (silero-vad)."""
     if waveform.size < 512:
@@ -306,7 +292,8 @@ def detect_speech(waveform: np.ndarray, config: TimelineConfig) -> list[tuple[in
     import torch
     from silero_vad import get_speech_timestamps
 
-    with _single_thread(), torch.inference_mode():
+    # Silero steps a small RNN 512 samples at a time: one thread (~1.5 ms per window here; 20-70 ms with two).
+    with torch_threads(1), torch.inference_mode():
         runs = get_speech_timestamps(
             torch.from_numpy(np.ascontiguousarray(waveform)),
             _SileroVAD.model(),

@@ -218,3 +218,24 @@ def test_tracks_without_stored_va_rank_by_cosine(model):
     assert results["no VA"].score == pytest.approx(1.0, abs=1e-5)  # its cosine
     assert results["with VA"].score == pytest.approx(1.0)  # a perfect VA match at alpha = 1
     assert "(V " not in results["no VA"].why
+
+
+def test_queries_are_analysed_with_the_configured_threads(recommender, speech_clips, monkeypatch):
+    import torch
+
+    seen = []
+    analyze_speech = recommender.model.analyze_speech
+
+    def spy(*args, **kwargs):
+        seen.append(torch.get_num_threads())
+        return analyze_speech(*args, **kwargs)
+
+    monkeypatch.setattr(recommender.model, "analyze_speech", spy)
+    before = torch.get_num_threads()
+    torch.set_num_threads(2)  # differs from the configured 1, so the test can fail
+    try:
+        recommender.search(speech_clips["calm"], k=1)
+        assert seen == [recommender.config.analysis_threads] == [1]
+        assert torch.get_num_threads() == 2
+    finally:
+        torch.set_num_threads(before)
