@@ -338,8 +338,8 @@ _EDGE_INDEX_TYPES = {"keyword": "Keyword", "float": "Float", "integer": "Integer
 class EdgeVectorStore(VectorStore):
     """The embedded store: Qdrant Edge on ``directory/<collection>``, owned by this process.
 
-    Without an HNSW index a 100k x 64-d catalog is scanned exactly in under 10 ms, so the engine's
-    optimizer is left alone (building the graph for 100k tracks took 100 s on 2 cores here).
+    Vectors are pinned in RAM and scanned exactly: 100k x 64-d in ~3 ms, so the engine's optimizer is
+    left alone (building an HNSW graph for 100k tracks took 100 s on 2 cores here).
 
     Args:
         directory: Store directory (``Settings.vectors_path``); created if missing.
@@ -391,10 +391,10 @@ class EdgeVectorStore(VectorStore):
                 )
             return
         q = self._q
-        # Payloads cached in RAM: fetching 100 candidates' payloads from cold mmap pages tripled search time.
-        config = q.EdgeConfig(
-            vectors=q.EdgeVectorParams(size=int(dim), distance=q.Distance.Cosine), payload_memory=q.Memory.Cached
-        )
+        # Vectors pinned in RAM (100k x 64-d is 26 MB): the exact scan of 100k went from ~10 ms on mmap
+        # pages to ~3 ms. Payloads cached: 100 candidates' payloads from cold pages tripled search time.
+        vectors = q.EdgeVectorParams(size=int(dim), distance=q.Distance.Cosine, memory=q.Memory.Pinned)
+        config = q.EdgeConfig(vectors=vectors, payload_memory=q.Memory.Cached)
         self._shard = q.EdgeShard.create(str(self._shard_path), config)
         for name, kind in PAYLOAD_INDEXES.items():
             schema = getattr(q.PayloadSchemaType, _EDGE_INDEX_TYPES[kind])
