@@ -249,20 +249,26 @@ def run_benchmark(
     split: str = "dev",
     model: EmotionModel | None = None,
     data_dir: Path | None = None,
+    train_data: TrainingData | None = None,
     progress: bool = True,
 ) -> Benchmark:
-    """Train every variant on the train split for each seed and score it on ``speech`` x ``music``."""
+    """Train every variant on the train split for each seed and score it on ``speech`` x ``music``.
+
+    ``train_data`` (from :func:`~recommender.training.load_training_data` with ``config``) saves
+    loading features again when benchmarking several pools.
+    """
     space = EmotionSpace.default()
     cache = FeatureCache()
     results: list[VariantResult] = []
-    train_data = load_training_data(config, data_dir=data_dir, cache=cache) if any(v != "random" for v in variants) else None
+    if train_data is None and any(v != "random" for v in variants):
+        train_data = load_training_data(config, data_dir=data_dir, cache=cache)
     model_dev = None
     if model is not None:
-        model_dev = _dev_set(Towers(model.config), speech, music, split, space, data_dir, cache)
+        model_dev = build_dev_set(Towers(model.config), speech, music, split, space, data_dir, cache)
         results.append(VariantResult("model", [score_heads(model.heads, model_dev, model.config.speech_labels)]))
     if train_data is not None or model_dev is None:
         towers = train_data.towers if train_data is not None else Towers(config.model_config())
-        dev = _dev_set(towers, speech, music, split, space, data_dir, cache)
+        dev = build_dev_set(towers, speech, music, split, space, data_dir, cache)
     else:
         dev = model_dev
     tower_accuracy = speech_tower_accuracy(train_data.towers["speech"], dev.speech.clips) if train_data is not None else None
@@ -277,7 +283,10 @@ def run_benchmark(
     return Benchmark(results, dev, setup, tower_accuracy)
 
 
-def _dev_set(towers: Towers, speech: str, music: Sequence[str], split: str, space: EmotionSpace, data_dir: Path | None, cache: FeatureCache) -> EvalSet:
+def build_dev_set(
+    towers: Towers, speech: str, music: Sequence[str], split: str, space: EmotionSpace, data_dir: Path | None, cache: FeatureCache
+) -> EvalSet:
+    """Queries from ``speech`` against the pool of all ``music`` (corpus names or CSVs), featurised by ``towers``."""
     speech_set = load_pool(speech, split, towers["speech"], space=space, data_dir=data_dir, cache=cache)
     music_set = FeatureSet.concat([load_pool(m, split, towers["music"], space=space, data_dir=data_dir, cache=cache) for m in music])
     return EvalSet.build(speech_set, music_set, space)

@@ -57,6 +57,9 @@ class TrainConfig:
         va_weight: Weight of the VA regression losses (MSE on the 0-1 scale).
         emotion_weight: Weight of the speech emotion cross-entropy.
         mood_weight: Weight of the music mood soft cross-entropy.
+        feature_noise: Gaussian noise added to tower features while training, as a fraction of each
+            feature's standard deviation (the speech tower has seen the training speakers, so their
+            features are cleaner than a new speaker's).
         seed: Seed of initialisation and sampling.
     """
 
@@ -74,6 +77,7 @@ class TrainConfig:
     va_weight: float = 1.0
     emotion_weight: float = 0.5
     mood_weight: float = 0.5
+    feature_noise: float = 0.0
     seed: int = 0
 
     @classmethod
@@ -287,6 +291,8 @@ def _train_heads(
     mood_targets, mood_mask = (torch.as_tensor(a) for a in music.soft_targets(model_config.mood_labels))
 
     sampler = PairSampler(speech, music, config, space, rng)
+    speech_noise = config.feature_noise * speech_x.std(dim=0)
+    music_noise = config.feature_noise * music_x.std(dim=0)
     history = []
     for step in trange(config.steps, desc=f"train {config.loss} seed {config.seed}", disable=not progress, leave=False):
         anchors = sampler.anchors()
@@ -294,8 +300,8 @@ def _train_heads(
         extra = sampler.music()
         music_rows = np.concatenate([positives, extra])
 
-        s_emb, s_va, s_logits = heads.speech(speech_x[anchors])
-        m_emb, m_va, m_logits = heads.music(music_x[music_rows])
+        s_emb, s_va, s_logits = heads.speech(_noisy(speech_x[anchors], speech_noise, generator))
+        m_emb, m_va, m_logits = heads.music(_noisy(music_x[music_rows], music_noise, generator))
         tag_emb = heads.tag(torch.cat([speech_tag_x[anchors], music_tag_x[positives]]))
         n = len(anchors)
         batch = JointBatch(
@@ -322,6 +328,12 @@ def _train_heads(
         optimiser.step()
         history.append({"step": step, "loss": loss.item(), **{k: v.item() for k, v in terms.items()}})
     return TrainResult(heads.eval(), history)
+
+
+def _noisy(features: torch.Tensor, scale: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
+    if not bool(scale.any()):
+        return features
+    return features + scale * torch.randn(features.shape, generator=generator)
 
 
 @dataclass
