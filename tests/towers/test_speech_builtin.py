@@ -8,7 +8,7 @@ from recommender.audio import CorruptAudioError, EmptyAudioError, load_audio
 from recommender.data import CorpusMissingError, load_ravdess
 from recommender.emotion import LABEL_SETS
 from recommender.towers.base import build_tower
-from recommender.towers.speech_builtin import SHIPPED_WEIGHTS
+from recommender.towers.speech_builtin import SHIPPED_WEIGHTS, torch_threads
 from recommender.towers.speech_features import SileroVAD, SilenceTrimmer, SpeechFeatureExtractor
 
 RATE = 16000
@@ -49,6 +49,12 @@ def test_embedding_shape_dtype_and_finite(tower):
     assert vector.shape == (tower.dim,) and vector.dtype == np.float32
     assert 64 <= tower.dim <= 256
     assert np.isfinite(vector).all() and np.abs(vector).sum() > 0
+
+
+def test_tower_restores_torch_thread_count(tower):
+    before = torch.get_num_threads()
+    tower.embed(voice(0.5))
+    assert torch.get_num_threads() == before
 
 
 def test_deterministic(tower):
@@ -96,6 +102,8 @@ def test_bad_waveforms_raise_typed_errors(tower):
 def test_bad_config_is_rejected(tmp_path):
     with pytest.raises(ValueError, match="window_seconds"):
         build_tower("speech", "builtin", window_seconds=0)
+    with pytest.raises(ValueError, match="threads"):
+        build_tower("speech", "builtin", threads=0)
     with pytest.raises(TypeError, match="trim_silence"):
         build_tower("speech", "builtin", trim_silence="yes")
     with pytest.raises(TypeError, match="no option"):
@@ -152,6 +160,7 @@ def test_descriptors_ignore_recording_level_and_digital_silence():
     torch.testing.assert_close(with_zeros, with_hiss, rtol=0.05, atol=0.05)
 
 
+@pytest.mark.filterwarnings("ignore::DeprecationWarning")  # silero_vad's own loader
 def test_batched_vad_matches_silero_streaming_model():
     threads = torch.get_num_threads()
     batched = SileroVAD.from_package()
@@ -161,7 +170,7 @@ def test_batched_vad_matches_silero_streaming_model():
     streaming = silero_vad.load_silero_vad()
     torch.set_num_threads(threads)
     clip = torch.from_numpy(np.concatenate([np.zeros(RATE // 2, np.float32), voice(1.3)]))
-    with torch.inference_mode():
+    with torch.inference_mode(), torch_threads(1):
         expected = streaming.audio_forward(clip[None], RATE)[0]
         np.testing.assert_allclose(batched(clip).numpy(), expected.numpy(), atol=1e-4)
 
