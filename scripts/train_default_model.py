@@ -197,9 +197,7 @@ predicting the dev mean). Emotify VA is the vote-weighted GEMS position, EMOPIA 
 
 Retrieval (whole-pool ranking by cosine; MRR and P@5 with binary relevance = music label is the
 speech label's most similar label in that corpus; nDCG@5 with graded relevance = VA similarity). The
-`model` row is the shipped model (one run); the others are mean +- std over seeds. Speech classes whose
-most similar Emotify label is absent from the 28-track Emotify dev pool (sad and fearful -> sadness,
-surprised -> amazement) score 0 MRR/P@5 for every ranker there.
+`model` row is the shipped model (one run); the others are mean +- std over seeds.
 
 {tables}
 Reproduce: `python scripts/train_default_model.py --seeds {len(seeds)}`; or the benchmark alone:
