@@ -25,11 +25,19 @@ class HeadConfig:
         joint_dim: Dimension of the joint emotion space.
         hidden_dim: Width of every head's hidden layer.
         dropout: Dropout after the hidden layer.
+        music_va: ``ridge`` (the shipped config): a linear map of standardised features fitted in closed form with
+            cross-validated regularisation (few labelled tracks: an MLP overfits valence); ``mlp``: like
+            the speech VA head, trained by gradient descent.
     """
 
     joint_dim: int = 64
     hidden_dim: int = 256
     dropout: float = 0.2
+    music_va: str = "mlp"
+
+    def __post_init__(self) -> None:
+        if self.music_va not in ("ridge", "mlp"):
+            raise ValueError(f"music_va must be 'ridge' or 'mlp', got {self.music_va!r}")
 
 
 class ProjectionHead(nn.Module):
@@ -67,6 +75,23 @@ class MLPHead(nn.Module):
         return self.layers(features)
 
 
+class LinearVAHead(nn.Module):
+    """Standardise features, then one linear map to pre-sigmoid valence/arousal.
+
+    Its weights come from :func:`recommender.training.fit_ridge_va` (ridge regression in logit space),
+    not from gradient descent.
+    """
+
+    def __init__(self, in_dim: int) -> None:
+        super().__init__()
+        self.register_buffer("mean", torch.zeros(in_dim))
+        self.register_buffer("scale", torch.ones(in_dim))
+        self.linear = nn.Linear(in_dim, 2)
+
+    def forward(self, features: torch.Tensor) -> torch.Tensor:
+        return self.linear((features - self.mean) / self.scale)
+
+
 class EmotionHeads(nn.Module):
     """Every trainable head of the model.
 
@@ -88,7 +113,7 @@ class EmotionHeads(nn.Module):
         self.music_projection = ProjectionHead(music_dim, config)
         self.tag_projection = ProjectionHead(tag_dim, config)
         self.speech_va = MLPHead(speech_dim, 2, config)
-        self.music_va = MLPHead(music_dim, 2, config)
+        self.music_va = LinearVAHead(music_dim) if config.music_va == "ridge" else MLPHead(music_dim, 2, config)
         self.speech_emotion = MLPHead(speech_dim, num_speech_labels, config)
         self.music_mood = MLPHead(music_dim, num_moods, config)
 

@@ -15,7 +15,6 @@ import dataclasses
 import functools
 import hashlib
 import json
-import logging
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Mapping, Sequence
@@ -30,7 +29,6 @@ from recommender.heads import EmotionHeads, HeadConfig
 from recommender.towers.base import Tower, build_tower
 from recommender.towers.tag import VATagTower
 
-logger = logging.getLogger(__name__)
 
 PACKAGE_DIR = Path(__file__).resolve().parent
 BUILTIN_DIR = PACKAGE_DIR / "weights" / "default"
@@ -201,10 +199,6 @@ class EmotionModel:
         """A trained model: ``builtin`` (shipped with Undertone) or a directory with config + weights."""
         directory = BUILTIN_DIR if str(name_or_path) == "builtin" else Path(name_or_path).expanduser()
         config_path, weights_path = directory / CONFIG_FILE, directory / WEIGHTS_FILE
-        if str(name_or_path) == "builtin" and not weights_path.is_file():
-            # Until trained heads ship, the builtin model is the default architecture, untrained.
-            logger.warning("no trained heads in %s: using randomly initialised heads", directory)
-            return cls.from_config(config_path if config_path.is_file() else "default", lexicon=lexicon)
         for path in (config_path, weights_path):
             if not path.is_file():
                 raise FileNotFoundError(f"{path} not found: a model directory holds {CONFIG_FILE} and {WEIGHTS_FILE}")

@@ -28,7 +28,7 @@ from tqdm import trange
 from recommender.data import LabelledClip, load_corpus
 from recommender.emotion import LABEL_SETS, EmotionSpace
 from recommender.features import FeatureCache
-from recommender.heads import EmotionHeads
+from recommender.heads import EmotionHeads, LinearVAHead
 from recommender.losses import JointBatch, LossConfig, retrieval_loss
 from recommender.model import EmotionModel, ModelConfig, _resolve_config, build_heads, tag_features
 from recommender.towers.base import Tower, build_tower
@@ -39,6 +39,21 @@ TRAINING_CONFIGS_DIR = Path(__file__).resolve().parent / "model_configs" / "trai
 
 
 @dataclass
+class RidgeConfig:
+    """Closed-form fit of a ``ridge`` music VA head (see :func:`fit_ridge_va`).
+
+    Attributes:
+        alphas: Candidate regularisation strengths (on standardised features).
+        folds: Cross-validation folds.
+        repeats: Repetitions of the k-fold split with different shuffles.
+    """
+
+    alphas: tuple[float, ...] = tuple(float(a) for a in np.logspace(0, 5, 16))
+    folds: int = 5
+    repeats: int = 4
+
+
+@dataclass
 class TrainConfig:
     """One training run.
 
@@ -46,6 +61,7 @@ class TrainConfig:
         model: Architecture: a shipped config name, a JSON file, or the config itself as a dict.
         loss: Retrieval loss variant (:data:`recommender.losses.LOSSES`).
         losses: Margins and weights of the retrieval losses.
+        ridge: Fitting of a ``ridge`` music VA head.
         speech_corpora: Speech corpora (train split).
         music_corpora: Music corpora (train split).
         music_corpus_weights: How often each music corpus supplies a positive or an auxiliary example.
@@ -66,6 +82,7 @@ class TrainConfig:
     model: str | dict[str, Any] = "default"
     loss: str = "triplet_emosim"
     losses: LossConfig = field(default_factory=LossConfig)
+    ridge: RidgeConfig = field(default_factory=RidgeConfig)
     speech_corpora: tuple[str, ...] = ("ravdess",)
     music_corpora: tuple[str, ...] = ("emotify",)
     music_corpus_weights: dict[str, float] = field(default_factory=dict)
@@ -86,10 +103,13 @@ class TrainConfig:
         losses = dict(data.pop("losses", {}))
         if "sp_weights" in losses:
             losses["sp_weights"] = tuple(losses["sp_weights"])
+        ridge = dict(data.pop("ridge", {}))
+        if "alphas" in ridge:
+            ridge["alphas"] = tuple(ridge["alphas"])
         for key in ("speech_corpora", "music_corpora"):
             if key in data:
                 data[key] = tuple(data[key])
-        return cls(losses=LossConfig(**losses), **data)
+        return cls(losses=LossConfig(**losses), ridge=RidgeConfig(**ridge), **data)
 
     @classmethod
     def from_file(cls, path: str | Path) -> "TrainConfig":
@@ -291,6 +311,7 @@ def _train_heads(
     mood_targets, mood_mask = (torch.as_tensor(a) for a in music.soft_targets(model_config.mood_labels))
 
     sampler = PairSampler(speech, music, config, space, rng)
+    ridge_va = isinstance(heads.music_va, LinearVAHead)
     speech_noise = config.feature_noise * speech_x.std(dim=0)
     music_noise = config.feature_noise * music_x.std(dim=0)
     history = []
@@ -310,7 +331,8 @@ def _train_heads(
         )
         terms = retrieval_loss(config.loss, batch, config.losses, generator)
         terms["speech_va"] = F.mse_loss(s_va, speech_va[anchors])
-        terms["music_va"] = F.mse_loss(m_va, music_va[music_rows])
+        if not ridge_va:
+            terms["music_va"] = F.mse_loss(m_va, music_va[music_rows])
         terms["speech_emotion"] = F.cross_entropy(s_logits, speech_y[anchors])
         mask = mood_mask[music_rows]
         terms["music_mood"] = (
@@ -319,7 +341,7 @@ def _train_heads(
         )
         loss = (
             terms["total"]
-            + config.va_weight * (terms["speech_va"] + terms["music_va"])
+            + config.va_weight * (terms["speech_va"] + terms.get("music_va", 0.0))
             + config.emotion_weight * terms["speech_emotion"]
             + config.mood_weight * terms["music_mood"]
         )
@@ -327,7 +349,81 @@ def _train_heads(
         loss.backward()
         optimiser.step()
         history.append({"step": step, "loss": loss.item(), **{k: v.item() for k, v in terms.items()}})
+    if ridge_va:
+        fit_ridge_va(heads.music_va, music.features, music.va, config.ridge, seed=config.seed)
     return TrainResult(heads.eval(), history)
+
+
+def fit_ridge_va(head: LinearVAHead, features: np.ndarray, va: np.ndarray, config: RidgeConfig, seed: int = 0) -> tuple[float, float]:
+    """Fit a linear VA head by ridge regression on logit(VA), one regularisation strength per axis.
+
+    Each axis' strength comes from repeated k-fold cross-validation with the one-standard-error rule:
+    the strongest regularisation whose mean held-out error is within one standard error of the best.
+    With ~100 labelled tracks this keeps the weakly predictable valence close to the training mean
+    instead of fitting noise.
+
+    Returns:
+        The chosen (valence, arousal) strengths.
+    """
+    x = np.asarray(features, np.float64)
+    y = _logit(np.asarray(va, np.float64))
+    alphas = np.asarray(config.alphas, np.float64)
+    rng = np.random.default_rng(seed)
+    errors = []  # (splits, alphas, 2)
+    for _ in range(config.repeats):
+        order = rng.permutation(len(x))
+        for fold in np.array_split(order, config.folds):
+            train = np.setdiff1d(order, fold)
+            predictions = _ridge_path(x[train], y[train], x[fold], alphas)  # (alphas, n_fold, 2)
+            errors.append(((predictions - y[fold]) ** 2).mean(axis=1))
+    errors = np.stack(errors)
+    mean, standard_error = errors.mean(0), errors.std(0) / np.sqrt(len(errors))
+    chosen = []
+    for axis in range(2):
+        best = int(mean[:, axis].argmin())
+        within = np.flatnonzero(mean[:, axis] <= mean[best, axis] + standard_error[best, axis])
+        chosen.append(float(alphas[within.max()]))
+    centre, scale = x.mean(0), _scale(x)
+    weights, bias = [], []
+    for axis, alpha in enumerate(chosen):
+        w, b = _ridge((x - centre) / scale, y[:, axis], alpha)
+        weights.append(w)
+        bias.append(b)
+    with torch.no_grad():
+        head.mean.copy_(torch.as_tensor(centre, dtype=torch.float32))
+        head.scale.copy_(torch.as_tensor(scale, dtype=torch.float32))
+        head.linear.weight.copy_(torch.as_tensor(np.stack(weights), dtype=torch.float32))
+        head.linear.bias.copy_(torch.as_tensor(bias, dtype=torch.float32))
+    return chosen[0], chosen[1]
+
+
+def _logit(p: np.ndarray) -> np.ndarray:
+    p = np.clip(p, 1e-3, 1 - 1e-3)
+    return np.log(p / (1 - p))
+
+
+def _scale(x: np.ndarray) -> np.ndarray:
+    scale = x.std(0)
+    return np.where(scale > 1e-8, scale, 1.0)
+
+
+def _ridge(z: np.ndarray, y: np.ndarray, alpha: float) -> tuple[np.ndarray, float]:
+    """Weights and intercept of ridge regression on standardised ``z``."""
+    offset = y.mean()
+    w = np.linalg.solve(z.T @ z + alpha * np.eye(z.shape[1]), z.T @ (y - offset))
+    return w, float(offset)
+
+
+def _ridge_path(x: np.ndarray, y: np.ndarray, x_eval: np.ndarray, alphas: np.ndarray) -> np.ndarray:
+    """Predictions on ``x_eval`` for every alpha at once (one SVD of the standardised training data)."""
+    centre, scale = x.mean(0), _scale(x)
+    z, z_eval = (x - centre) / scale, (x_eval - centre) / scale
+    u, s, vt = np.linalg.svd(z, full_matrices=False)
+    offset = y.mean(0)
+    uty = u.T @ (y - offset)  # (k, 2)
+    shrink = s[None, :] / (s[None, :] ** 2 + alphas[:, None])  # (alphas, k)
+    coefficients = np.einsum("kd,ak,kt->adt", vt, shrink, uty)  # (alphas, d, 2)
+    return np.einsum("nd,adt->ant", z_eval, coefficients) + offset
 
 
 def _noisy(features: torch.Tensor, scale: torch.Tensor, generator: torch.Generator) -> torch.Tensor:

@@ -11,7 +11,8 @@ from recommender.features import FeatureCache, tower_fingerprint
 from recommender.losses import JointBatch, LossConfig, emosim_loss, retrieval_loss, sample_negatives, triplet_loss
 from recommender.model import EmotionModel, ModelConfig, TowerSpec
 from recommender.towers.base import build_tower
-from recommender.training import FeatureSet, PairSampler, TrainConfig, train_heads
+from recommender.heads import LinearVAHead
+from recommender.training import FeatureSet, PairSampler, RidgeConfig, TrainConfig, fit_ridge_va, train_heads
 
 SPACE = EmotionSpace.default()
 
@@ -174,3 +175,20 @@ def test_feature_cache_reuses_vectors(tmp_path):
     assert sorted((tmp_path / "cache").rglob("*.npz")) == files
     assert tower_fingerprint(tower) == tower_fingerprint(build_tower("music", "musicnn"))
     assert tower_fingerprint(tower) != tower_fingerprint(build_tower("music", "musicnn", features=("penultimate",)))
+
+
+def test_ridge_va_head_fits_signal_and_shrinks_noise():
+    rng = np.random.default_rng(0)
+    features = rng.normal(size=(120, 30)).astype(np.float32)
+    arousal = 1 / (1 + np.exp(-(features[:, 0] - 0.5 * features[:, 1])))  # a learnable axis
+    valence = rng.uniform(0.3, 0.7, size=120)  # pure noise: nothing to learn
+    head = LinearVAHead(30)
+    alpha_valence, alpha_arousal = fit_ridge_va(head, features, np.stack([valence, arousal], 1), RidgeConfig(folds=4, repeats=2))
+    assert alpha_valence > alpha_arousal
+    test = rng.normal(size=(200, 30)).astype(np.float32)
+    with torch.no_grad():
+        predicted = torch.sigmoid(head(torch.as_tensor(test))).numpy()
+    truth = 1 / (1 + np.exp(-(test[:, 0] - 0.5 * test[:, 1])))
+    assert np.corrcoef(predicted[:, 1], truth)[0, 1] > 0.9
+    assert predicted[:, 0].std() < 0.25 * valence.std()  # shrunk toward the training mean
+    assert abs(predicted[:, 0].mean() - valence.mean()) < 0.05
