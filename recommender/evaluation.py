@@ -26,12 +26,12 @@ import numpy as np
 import torch
 
 from recommender.data import CORPORA, LabelledClip
-from recommender.emotion import LABEL_SETS, EmotionSpace, pairwise_va_similarity
+from recommender.emotion import EmotionSpace, pairwise_va_similarity
 from recommender.features import FeatureCache
 from recommender.heads import EmotionHeads
 from recommender.metrics import RetrievalScores, accuracy, regression_scores, retrieval_scores
 from recommender.model import EmotionModel
-from recommender.training import FeatureSet, TrainConfig, TrainingData, Towers, load_features, load_training_data, train_heads
+from recommender.training import FeatureSet, corpus_vocabulary, TrainConfig, TrainingData, Towers, load_features, load_training_data, train_heads
 
 logger = logging.getLogger(__name__)
 
@@ -74,20 +74,31 @@ def relevance(speech: Sequence[LabelledClip], music: Sequence[LabelledClip], spa
     """Binary and graded relevance ``(n_speech, n_music)``.
 
     Binary: the music label is the speech label's most similar label within the music corpus'
-    vocabulary (its ``LABEL_SETS`` entry, or the labels present for a CSV pool). Graded: ``1 - distance``
+    vocabulary (:func:`~recommender.training.corpus_vocabulary`: e.g. GEMS-9 for Emotify, even where
+    the pool lacks some of its labels; for a CSV pool the labels present, placed at their own VA when they are
+    not emotion words). Graded: ``1 - distance``
     between the speech label's VA and the music's VA.
     """
-    vocabularies: dict[str, list[str]] = {}
+    present: dict[str, list[LabelledClip]] = {}
     for clip in music:
-        vocabularies.setdefault(clip.corpus, list(LABEL_SETS.get(clip.corpus, ())))
-        if clip.corpus not in LABEL_SETS and clip.label not in vocabularies[clip.corpus]:
-            vocabularies[clip.corpus].append(clip.label)
-    speech_labels = sorted({clip.label for clip in speech})
-    target = {(label, corpus): space.most_similar(label, words) for label in speech_labels for corpus, words in vocabularies.items()}
+        present.setdefault(clip.corpus, []).append(clip)
+    target = {}
+    for corpus, clips in present.items():
+        words = corpus_vocabulary(corpus, [clip.label for clip in clips])
+        points = np.stack([_label_va(word, clips, space) for word in words])
+        for label in {clip.label for clip in speech}:
+            target[(label, corpus)] = words[int(np.argmax(pairwise_va_similarity(space.va(label)[None], points)[0]))]
     relevant = np.array([[m.label == target[(s.label, m.corpus)] for m in music] for s in speech], dtype=bool)
     speech_va = np.array([(c.valence, c.arousal) for c in speech])
     music_va = np.array([(c.valence, c.arousal) for c in music])
     return relevant, pairwise_va_similarity(speech_va, music_va)
+
+
+def _label_va(word: str, clips: Sequence[LabelledClip], space: EmotionSpace) -> np.ndarray:
+    """A label's VA point: the emotion space's, or (a CSV label that is not an emotion word) its clips' mean."""
+    if word in space:
+        return space.va(word)
+    return np.mean([(clip.valence, clip.arousal) for clip in clips if clip.label == word], axis=0)
 
 
 @dataclass
@@ -358,7 +369,7 @@ def write_plots(benchmark: Benchmark, out_dir: Path) -> list[Path]:
     space = EmotionSpace.default()
     dev = benchmark.dev
     speech_labels = list(dict.fromkeys(dev.speech.labels))
-    music_labels = [label for corpus in dict.fromkeys(dev.music.corpora) for label in LABEL_SETS.get(corpus, sorted(set(dev.music.labels)))]
+    music_labels = [label for corpus in dict.fromkeys(dev.music.corpora) for label in corpus_vocabulary(corpus, dev.music.labels)]
     paths = []
 
     # 1. The VA plane: labels, and the pool's true vs predicted VA (best trained variant, first seed).

@@ -220,7 +220,7 @@ class PairSampler:
         sets = {}
         for corpus in self.corpora:
             rows = self.music_by_corpus[corpus]
-            corpus_labels = _label_set(corpus, music_labels[rows])
+            corpus_labels = corpus_vocabulary(corpus, music_labels[rows].tolist())
             if _continuous(corpus):
                 distance = np.linalg.norm(music.va[rows] - anchor, axis=1)
                 sets[corpus] = rows[np.argsort(distance, kind="stable")[:pool]]
@@ -253,10 +253,15 @@ def _continuous(corpus: str) -> bool:
     return corpus == "emotify"
 
 
-def _label_set(corpus: str, present: np.ndarray) -> list[str]:
-    if corpus in LABEL_SETS:
-        return list(LABEL_SETS[corpus])
-    return sorted(set(present.tolist()))
+# The label vocabulary each corpus annotates with (its LABEL_SETS entry).
+CORPUS_VOCABULARIES: dict[str, str] = {"ravdess": "ravdess", "emotify": "gems9", "emopia": "emopia", "vgmidi": "emopia"}
+
+
+def corpus_vocabulary(corpus: str, present: Sequence[str] = ()) -> list[str]:
+    """The labels a corpus can carry; for an unknown corpus (a CSV pool), the labels present in it."""
+    if corpus in CORPUS_VOCABULARIES:
+        return list(LABEL_SETS[CORPUS_VOCABULARIES[corpus]])
+    return list(dict.fromkeys(present))
 
 
 @dataclass
