@@ -66,7 +66,7 @@ class DemoConfig:
     seconds: float = 15.0
     seed: int = 7
     voices: tuple[str, ...] = ("happy", "sad", "angry", "calm")
-    text: str = "We did it! The whole town is out dancing in the streets tonight."
+    text: str = "The lake was still and quiet as the sun went down."
     emotion_word: str = "nostalgia"
     k: int = 5
     processes: int = 2
@@ -297,6 +297,7 @@ def _search(model: Any, vectors: Any, settings: Settings, voices: list[VoiceQuer
     ]
     asks.append((f'text: "{config.text}"', {"text": config.text}))
     asks.append((f'emotion word: "{config.emotion_word}"', {"emotion": config.emotion_word}))
+    misheard = []
     for number, (title, query) in enumerate(asks, start=1):
         response = recommender.search(**query, k=config.k)
         out("")
@@ -305,7 +306,14 @@ def _search(model: Any, vectors: Any, settings: Settings, voices: list[VoiceQuer
         for rank, result in enumerate(response.results, start=1):
             out(_format_result(rank, result))
         report.queries.append(response.to_dict(title))
+        if number <= len(voices) and next(iter(response.query.emotions), None) != voices[number - 1].emotion:
+            misheard.append(f"{voices[number - 1].emotion} as {next(iter(response.query.emotions))}")
     report.timings["queries"] = time.perf_counter() - clock
+    if misheard:
+        out("")
+        out(f"Note: {len(misheard)} of {len(voices)} synthetic voices were heard as another emotion ({', '.join(misheard)}). "
+            "The speech model learned from recorded human speech; a formant synthesizer's babble is far from it. "
+            "Your own recorded voice is the real test.")
 
 
 def _describe_query(analysis: Any) -> str:

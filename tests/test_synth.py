@@ -76,8 +76,9 @@ def test_arousal_speeds_up_onsets_and_raises_energy(genre):
 
 @pytest.mark.parametrize("genre", sorted(synth.GENRES))
 def test_valence_sets_major_or_minor_mode(genre):
-    happy = synth.synthesize_music((0.85, 0.5), seconds=8, genre=genre, seed=0)
-    sad = synth.synthesize_music((0.15, 0.5), seconds=8, genre=genre, seed=0)
+    # Arousal 0.3 has no drums yet, whose noise would blur the pitch classes.
+    happy = synth.synthesize_music((0.85, 0.3), seconds=8, genre=genre, seed=0)
+    sad = synth.synthesize_music((0.15, 0.3), seconds=8, genre=genre, seed=0)
     happy_chroma = np.roll(chroma(happy.waveform, SR), -happy.tonic_pc)
     sad_chroma = np.roll(chroma(sad.waveform, SR), -sad.tonic_pc)
     # The third above the tonic: major (4 semitones) in happy music, minor (3) in sad music.
