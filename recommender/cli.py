@@ -17,9 +17,8 @@ COMMAND_MODULES: tuple[str, ...] = (
     "dashboard.cli",
     "ingest.cli",
     "recommender.demo",
-    "recommender.evaluation",
+    "recommender.model_cli",
     "recommender.search_cli",
-    "recommender.training",
     "workers.cli",
 )
 

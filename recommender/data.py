@@ -17,6 +17,7 @@ import csv
 import hashlib
 import shutil
 import subprocess
+import tempfile
 import zipfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -184,14 +185,15 @@ def render_midi_archive(archive: Path, out_dir: Path, sample_rate: int = 22050) 
             stem = Path(member).stem
             target = out_dir / f"{hashlib.sha1(stem.encode()).hexdigest()[:16]}.flac"
             if not target.exists():
-                midi = out_dir / "tmp.mid"
-                midi.write_bytes(bundle.read(member))
-                wav = out_dir / "tmp.wav"
-                subprocess.run(
-                    ["fluidsynth", "-ni", "-q", "-g", "0.6", "-F", str(wav), "-r", str(sample_rate), str(SOUNDFONT), str(midi)],
-                    check=True, capture_output=True, timeout=120,
-                )
-                _wav_to_flac(wav, target)
+                # Private scratch files: two processes may render the same archive at once.
+                with tempfile.TemporaryDirectory(dir=out_dir) as scratch:
+                    midi, wav = Path(scratch) / "in.mid", Path(scratch) / "out.wav"
+                    midi.write_bytes(bundle.read(member))
+                    subprocess.run(
+                        ["fluidsynth", "-ni", "-q", "-g", "0.6", "-F", str(wav), "-r", str(sample_rate), str(SOUNDFONT), str(midi)],
+                        check=True, capture_output=True, timeout=120,
+                    )
+                    _wav_to_flac(wav, target)
             rendered[stem] = target
     return rendered
 
@@ -201,6 +203,6 @@ def _wav_to_flac(wav: Path, target: Path) -> None:
 
     audio, rate = sf.read(wav, dtype="float32")
     mono = audio.mean(axis=1) if audio.ndim == 2 else audio
-    tmp = target.with_suffix(".part.flac")
+    tmp = wav.with_suffix(".flac")
     sf.write(tmp, mono, rate)
     tmp.replace(target)

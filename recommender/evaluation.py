@@ -9,12 +9,12 @@ corpus' vocabulary; graded = VA similarity of the speech label and the music's V
 In the same run, baselines train on the train split over several seeds: ``random`` (a random ranking),
 ``va_regression`` (heads trained with regression losses only; rank by distance of predicted VA), and
 the metric-learning variants of :mod:`recommender.losses`. Results go to ``results.json``,
-``results.md`` and PNG plots in the output directory.
+``results.md`` and PNG plots in the output directory. The ``undertone evaluate`` command lives in
+:mod:`recommender.model_cli`.
 """
 
 from __future__ import annotations
 
-import argparse
 import csv
 import json
 import logging
@@ -31,11 +31,11 @@ from recommender.features import FeatureCache
 from recommender.heads import EmotionHeads
 from recommender.metrics import RetrievalScores, accuracy, regression_scores, retrieval_scores
 from recommender.model import EmotionModel
+from recommender.model_cli import DEFAULT_VARIANTS
 from recommender.training import FeatureSet, corpus_vocabulary, TrainConfig, TrainingData, Towers, load_features, load_training_data, train_heads
 
 logger = logging.getLogger(__name__)
 
-DEFAULT_VARIANTS = ("random", "va_regression", "triplet", "triplet_sp", "triplet_emosim")
 RETRIEVAL_METRICS = ("MRR", "P@5", "nDCG@5")
 
 
@@ -75,9 +75,9 @@ def relevance(speech: Sequence[LabelledClip], music: Sequence[LabelledClip], spa
 
     Binary: the music label is the speech label's most similar label within the music corpus'
     vocabulary (:func:`~recommender.training.corpus_vocabulary`: e.g. GEMS-9 for Emotify, even where
-    the pool lacks some of its labels; for a CSV pool the labels present, placed at their own VA when they are
-    not emotion words). Graded: ``1 - distance``
-    between the speech label's VA and the music's VA.
+    the pool lacks some of its labels, whose queries then have no binary score; for a CSV pool the labels
+    present, placed at their own VA when they are not emotion words). Graded: ``1 - distance`` between
+    the speech label's VA and the music's VA.
     """
     present: dict[str, list[LabelledClip]] = {}
     for clip in music:
@@ -288,7 +288,8 @@ def run_benchmark(
         results.insert(len(results) - (model is not None), run_variant(name, config, train_data, dev, seeds, progress))
     setup = {
         "speech": speech, "music": list(music), "split": split, "seeds": list(seeds),
-        "queries": len(dev.speech.clips), "pool": len(dev.music.clips), "train_config": config.to_dict(),
+        "queries": len(dev.speech.clips), "judged_queries": int(dev.relevant.any(axis=1).sum()), "pool": len(dev.music.clips),
+        "train_config": config.to_dict(),
         "model_fingerprint": model.fingerprint if model is not None else None,
     }
     return Benchmark(results, dev, setup, tower_accuracy)
@@ -313,6 +314,16 @@ def markdown_table(benchmark: Benchmark) -> str:
         f"Speech `{setup['speech']}` ({setup['queries']} queries, split `{setup['split']}`) -> music "
         f"`{', '.join(setup['music'])}` (pool of {setup['pool']}); mean +- std over seeds {setup['seeds']}.",
         "",
+    ]
+    judged = benchmark.dev.relevant.any(axis=1)
+    unjudged = sorted({label for label, ok in zip(benchmark.dev.speech.labels, judged) if not ok})
+    if unjudged:
+        lines += [
+            f"MRR and P@5 are over the {int(judged.sum())} queries with a relevant track in the pool: the best-matching "
+            f"label of {', '.join(unjudged)} is absent from it (nDCG@5 covers every query).",
+            "",
+        ]
+    lines += [
         "| variant | " + " | ".join(RETRIEVAL_METRICS) + " | speech acc. | " + " | ".join(_va_columns(benchmark)) + " |",
         "| --- | " + " | ".join("---" for _ in RETRIEVAL_METRICS) + " | --- | " + " | ".join("---" for _ in _va_columns(benchmark)) + " |",
     ]
@@ -332,7 +343,7 @@ def markdown_table(benchmark: Benchmark) -> str:
         per_class = variant.per_class(benchmark.dev.speech.labels)
         lines.append(
             f"| {variant.name} | "
-            + " | ".join(f"{per_class[l]['MRR']:.2f} / {per_class[l]['P@5']:.2f} / {per_class[l]['nDCG@5']:.2f}" for l in labels)
+            + " | ".join(" / ".join(_short(per_class[l][m]) for m in RETRIEVAL_METRICS) for l in labels)
             + " |"
         )
     return "\n".join(lines) + "\n"
@@ -341,6 +352,10 @@ def markdown_table(benchmark: Benchmark) -> str:
 def _va_columns(benchmark: Benchmark) -> list[str]:
     corpora = list(dict.fromkeys(benchmark.dev.music.corpora))
     return [f"{corpus}_{axis}_{metric}" for corpus in corpora for axis in ("valence", "arousal") for metric in ("MAE", "R2")]
+
+
+def _short(value: float) -> str:
+    return "-" if np.isnan(value) else f"{value:.2f}"
 
 
 def _cell(summary: dict[str, dict[str, float]], key: str) -> str:
@@ -433,41 +448,3 @@ def _save(figure, path: Path) -> Path:
 
     plt.close(figure)
     return path
-
-
-# -- CLI ----------------------------------------------------------------------------------------------
-
-
-def register(subparsers: argparse._SubParsersAction) -> None:
-    parser = subparsers.add_parser(
-        "evaluate", help="benchmark speech-to-music retrieval (MRR, P@5, nDCG@5) against baselines",
-        description="Train baselines over several seeds and score them (and optionally a saved model) on a labelled "
-        "speech set against a labelled music pool; writes results.json, results.md and plots.",
-    )
-    parser.add_argument("--config", default="default", help="training config for the baselines (JSON file or name; default: default)")
-    parser.add_argument("--model", help="also evaluate this model: 'builtin' or a model directory")
-    parser.add_argument("--variants", default=",".join(DEFAULT_VARIANTS), help=f"comma-separated (default: {','.join(DEFAULT_VARIANTS)}; empty: none)")
-    parser.add_argument("--seeds", type=int, default=5, help="seeds per trained variant (default: 5)")
-    parser.add_argument("--speech", default="ravdess", help="speech corpus name or CSV path,label[,valence,arousal] (default: ravdess)")
-    parser.add_argument("--music", default="emotify", help="comma-separated music corpus names or CSVs (default: emotify)")
-    parser.add_argument("--split", default="dev", choices=("train", "dev"), help="split of named corpora to query and rank (default: dev)")
-    parser.add_argument("--data-dir", type=Path, help="labelled corpora (default: $UNDERTONE_DATA_DIR or ../shared/data)")
-    parser.add_argument("--out", type=Path, default=Path("undertone-eval"), help="output directory (default: ./undertone-eval)")
-    parser.set_defaults(handler=_run_evaluate)
-
-
-def _run_evaluate(args: argparse.Namespace) -> int:
-    config = TrainConfig.from_file(args.config)
-    variants = [v.strip() for v in args.variants.split(",") if v.strip()]
-    model = EmotionModel.load(args.model) if args.model else None
-    if not variants and model is None:
-        raise SystemExit("undertone evaluate: nothing to evaluate (give --variants or --model)")
-    benchmark = run_benchmark(
-        config, variants=variants, seeds=tuple(range(args.seeds)), speech=args.speech,
-        music=[m.strip() for m in args.music.split(",") if m.strip()], split=args.split, model=model, data_dir=args.data_dir,
-    )
-    for path in write_report(benchmark, args.out):
-        print(path)
-    print()
-    print(markdown_table(benchmark))
-    return 0

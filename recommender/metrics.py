@@ -3,8 +3,12 @@
 Every speech query ranks the whole music pool by score (ties keep pool order). With binary relevance
 (a music item is relevant when its label is the speech label's most similar music label):
 
-- MRR: mean over queries of ``1 / rank`` of the first relevant item (0 when none is relevant).
+- MRR: mean over queries of ``1 / rank`` of the first relevant item.
 - P@k: fraction of relevant items among the top ``k``.
+
+A query with no relevant item in the pool (its mapped label is absent, e.g. GEMS "sadness" from a small
+pool) has no binary score: it is left out of MRR and P@k (NaN per query), as trec_eval leaves out
+queries without judgements, rather than scoring 0 for every ranker and diluting the comparison.
 
 With graded relevance ``g`` (VA similarity of the speech label and the music label/VA, ``1 - distance``):
 
@@ -57,7 +61,13 @@ class RetrievalScores:
     k: int
 
     def mean(self) -> dict[str, float]:
-        return {"MRR": float(self.mrr.mean()), f"P@{self.k}": float(self.precision.mean()), f"nDCG@{self.k}": float(self.ndcg.mean())}
+        """Means over queries; MRR and P@k over the queries that have a relevant item (NaN if none has)."""
+        return {"MRR": _mean(self.mrr), f"P@{self.k}": _mean(self.precision), f"nDCG@{self.k}": _mean(self.ndcg)}
+
+    @property
+    def judged(self) -> int:
+        """Queries with at least one relevant item in the pool."""
+        return int(np.count_nonzero(~np.isnan(self.mrr)))
 
     def by_class(self, labels: np.ndarray | list[str]) -> dict[str, dict[str, float]]:
         """Means over the queries of each label."""
@@ -68,21 +78,27 @@ class RetrievalScores:
         }
 
 
+def _mean(values: np.ndarray) -> float:
+    kept = values[~np.isnan(values)]
+    return float(kept.mean()) if kept.size else float("nan")
+
+
 def retrieval_scores(scores: np.ndarray, relevant: np.ndarray, gains: np.ndarray, k: int = 5) -> RetrievalScores:
     """MRR, P@k and nDCG@k of every query.
 
     Args:
         scores: ``(n_queries, n_items)`` higher = better match.
-        relevant: ``(n_queries, n_items)`` binary relevance.
+        relevant: ``(n_queries, n_items)`` binary relevance; a row without any True gets NaN MRR and P@k.
         gains: ``(n_queries, n_items)`` graded relevance.
         k: Cut-off of P@k and nDCG@k.
     """
     order = rank(scores)
     relevant_ranked = np.take_along_axis(np.asarray(relevant, dtype=bool), order, axis=1)
     gains_ranked = np.take_along_axis(np.asarray(gains, dtype=np.float64), order, axis=1)
+    judged = relevant_ranked.any(axis=1)
     return RetrievalScores(
-        mrr=np.array([reciprocal_rank(row) for row in relevant_ranked]),
-        precision=np.array([precision_at_k(row, k) for row in relevant_ranked]),
+        mrr=np.array([reciprocal_rank(row) if ok else np.nan for row, ok in zip(relevant_ranked, judged)]),
+        precision=np.array([precision_at_k(row, k) if ok else np.nan for row, ok in zip(relevant_ranked, judged)]),
         ndcg=np.array([ndcg_at_k(row, k) for row in gains_ranked]),
         k=k,
     )

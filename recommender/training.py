@@ -11,7 +11,6 @@ regressors, speech emotion classifier and mood head train alongside on every ste
 
 from __future__ import annotations
 
-import argparse
 import contextlib
 import dataclasses
 import json
@@ -468,29 +467,3 @@ def train(config: TrainConfig, *, data: TrainingData | None = None, data_dir: Pa
     model = EmotionModel.from_heads(model_config, result.heads)
     model.__dict__.update({f"{m}_tower": t for m, t in data.towers._built.items()})
     return model
-
-
-# -- CLI ----------------------------------------------------------------------------------------------
-
-
-def register(subparsers: argparse._SubParsersAction) -> None:
-    parser = subparsers.add_parser(
-        "train", help="train the emotion model's heads on labelled corpora",
-        description="Train the heads on cached tower features and save config.json + heads.safetensors.",
-    )
-    parser.add_argument("--config", required=True, help="training config JSON (or a name in recommender/model_configs/training/)")
-    parser.add_argument("--out", type=Path, default=Path("undertone-model"), help="output model directory (default: ./undertone-model)")
-    parser.add_argument("--data-dir", type=Path, help="labelled corpora (default: $UNDERTONE_DATA_DIR or ../shared/data)")
-    parser.add_argument("--seed", type=int, help="override the config's seed")
-    parser.set_defaults(handler=_run_train)
-
-
-def _run_train(args: argparse.Namespace) -> int:
-    config = TrainConfig.from_file(args.config)
-    if args.seed is not None:
-        config = config.replace(seed=args.seed)
-    model = train(config, data_dir=args.data_dir)
-    model.save(args.out)
-    final = model.config.training["final_loss"] or {}
-    print(f"saved {args.out} (fingerprint {model.fingerprint}); final loss {final.get('loss', float('nan')):.4f}")
-    return 0

@@ -51,6 +51,26 @@ def test_no_relevant_item_gives_zero():
     assert ndcg_at_k(np.zeros(4), 2) == 0.0
 
 
+def test_queries_without_a_relevant_item_are_left_out_of_mrr_and_precision_only():
+    scores = np.array([[0.9, 0.1, 0.5], [0.9, 0.1, 0.5], [0.2, 0.1, 0.9]])
+    relevant = np.array([[0, 1, 0], [0, 0, 0], [1, 0, 0]], dtype=bool)
+    gains = np.array([[0.2, 1.0, 0.5], [0.3, 0.9, 0.1], [1.0, 0.1, 0.1]])
+    result = retrieval_scores(scores, relevant, gains, k=2)
+    # Query 0: order 0, 2, 1 -> first relevant at rank 3; query 2: order 2, 0, 1 -> rank 2.
+    assert result.mrr[0] == pytest.approx(1 / 3) and np.isnan(result.mrr[1]) and result.mrr[2] == pytest.approx(1 / 2)
+    assert np.isnan(result.precision[1]) and result.judged == 2
+    means = result.mean()
+    assert means["MRR"] == pytest.approx((1 / 3 + 1 / 2) / 2)
+    assert means["P@2"] == pytest.approx((0 + 0.5) / 2)
+    # nDCG still scores the unjudged query: order 0, 2, 1 with gains 0.3, 0.1, 0.9.
+    ideal = 0.9 + 0.3 / math.log2(3)
+    assert result.ndcg[1] == pytest.approx((0.3 + 0.1 / math.log2(3)) / ideal)
+    assert means["nDCG@2"] == pytest.approx(result.ndcg.mean())
+    per_class = result.by_class(["sad", "sad", "happy"])
+    assert per_class["sad"]["MRR"] == pytest.approx(1 / 3)
+    assert np.isnan(result.by_class(["a", "b", "c"])["b"]["MRR"])
+
+
 def test_mean_and_per_class():
     scores = np.array([[0.9, 0.1], [0.9, 0.1], [0.1, 0.9]])
     relevant = np.array([[1, 0], [0, 1], [0, 1]], dtype=bool)
