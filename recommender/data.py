@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import csv
 import hashlib
+import logging
 import shutil
 import subprocess
 import tempfile
@@ -25,6 +26,8 @@ from typing import Callable, Literal
 
 from recommender.emotion import LABEL_SETS, EmotionSpace
 from recommender.settings import default_data_dir
+
+logger = logging.getLogger(__name__)
 
 Split = Literal["train", "dev"]
 SOUNDFONT = Path("/usr/share/sounds/sf2/FluidR3_GM.sf2")
@@ -180,7 +183,8 @@ def render_midi_archive(archive: Path, out_dir: Path, sample_rate: int = 22050) 
     rendered: dict[str, Path] = {}
     with zipfile.ZipFile(archive) as bundle:
         for member in bundle.namelist():
-            if not member.lower().endswith((".mid", ".midi")):
+            # macOS archives carry "__MACOSX/._name.mid" resource forks: not MIDI.
+            if not member.lower().endswith((".mid", ".midi")) or "__MACOSX/" in member or Path(member).name.startswith("._"):
                 continue
             stem = Path(member).stem
             target = out_dir / f"{hashlib.sha1(stem.encode()).hexdigest()[:16]}.flac"
@@ -189,20 +193,26 @@ def render_midi_archive(archive: Path, out_dir: Path, sample_rate: int = 22050) 
                 with tempfile.TemporaryDirectory(dir=out_dir) as scratch:
                     midi, wav = Path(scratch) / "in.mid", Path(scratch) / "out.wav"
                     midi.write_bytes(bundle.read(member))
-                    subprocess.run(
+                    result = subprocess.run(
                         ["fluidsynth", "-ni", "-q", "-g", "0.6", "-F", str(wav), "-r", str(sample_rate), str(SOUNDFONT), str(midi)],
-                        check=True, capture_output=True, timeout=120,
+                        capture_output=True, text=True, timeout=120,
                     )
-                    _wav_to_flac(wav, target)
+                    if result.returncode != 0 or not wav.exists() or not _wav_to_flac(wav, target):
+                        logger.warning("%s: fluidsynth could not render %s (skipped) %s", archive, member, result.stderr.strip()[-200:])
+                        continue
             rendered[stem] = target
     return rendered
 
 
-def _wav_to_flac(wav: Path, target: Path) -> None:
+def _wav_to_flac(wav: Path, target: Path) -> bool:
+    """Mono FLAC of a render; False (nothing written) when the render is empty or silent."""
     import soundfile as sf
 
     audio, rate = sf.read(wav, dtype="float32")
     mono = audio.mean(axis=1) if audio.ndim == 2 else audio
+    if mono.size == 0 or float(abs(mono).max()) < 1e-4:
+        return False
     tmp = wav.with_suffix(".flac")
     sf.write(tmp, mono, rate)
     tmp.replace(target)
+    return True
