@@ -39,6 +39,10 @@ class TrimConfig:
         pad_seconds: Kept before the first and after the last VAD speech chunk.
         energy_floor_db: The energy gate keeps 10 ms frames within this many dB of the loudest one.
         energy_pad_seconds: Kept around the energy gate's first and last loud frame.
+        vad_level_dbfs: The VAD hears the waveform scaled so its loudest 10 ms frames (95th percentile)
+            sit at this level: Silero's speech probability depends on the recording level, so a quiet
+            take lost speech to the trim and the same voice got another emotion at another gain.
+            None: the VAD hears the waveform as recorded.
     """
 
     use_vad: bool = True
@@ -47,6 +51,7 @@ class TrimConfig:
     pad_seconds: float = 0.1
     energy_floor_db: float = 35.0
     energy_pad_seconds: float = 0.02
+    vad_level_dbfs: float | None = -20.0
 
 
 class SileroVAD(nn.Module):
@@ -138,7 +143,9 @@ class SilenceTrimmer:
         return (start, end) if end > start else vad
 
     def speech_probabilities(self, waveform: torch.Tensor) -> torch.Tensor:
-        """Silero VAD speech probability of every 32 ms chunk."""
+        """Silero VAD speech probability of every 32 ms chunk (of the level-normalised waveform)."""
+        if self.config.vad_level_dbfs is not None:
+            waveform = normalise_level(waveform, self.config.vad_level_dbfs)
         with torch.inference_mode():
             return self.vad()(waveform)
 
@@ -169,6 +176,19 @@ class SilenceTrimmer:
             if cls._vad is None:
                 cls._vad = SileroVAD.from_package()
         return cls._vad
+
+
+def normalise_level(waveform: torch.Tensor, target_dbfs: float, percentile: float = 95.0) -> torch.Tensor:
+    """Scale ``waveform`` so the ``percentile`` of its 10 ms frame RMS sits at ``target_dbfs`` (clipped to +-1)."""
+    hop = SAMPLE_RATE // 100
+    frames = waveform[: max(hop, waveform.numel() // hop * hop)]
+    if frames.numel() < hop:
+        return waveform
+    rms = frames.reshape(-1, hop).square().mean(dim=1).sqrt()
+    level = torch.quantile(rms, percentile / 100)
+    if level <= 1e-6:  # digital silence: nothing to scale
+        return waveform
+    return (waveform * (10 ** (target_dbfs / 20) / level)).clamp(-1.0, 1.0)
 
 
 @dataclass(frozen=True)

@@ -9,7 +9,7 @@ from recommender.data import CorpusMissingError, load_ravdess
 from recommender.emotion import LABEL_SETS
 from recommender.towers.base import build_tower
 from recommender.towers.speech_builtin import SHIPPED_WEIGHTS, torch_threads
-from recommender.towers.speech_features import SileroVAD, SilenceTrimmer, SpeechFeatureExtractor
+from recommender.towers.speech_features import SileroVAD, SilenceTrimmer, SpeechFeatureExtractor, normalise_level
 
 RATE = 16000
 
@@ -187,6 +187,27 @@ def test_vad_trims_leading_silence_on_real_speech(tower, ravdess_dev):
     # A faint trailing breath can flip the VAD on one clip; the typical clip must be unaffected.
     assert np.mean(np.array(shifts) < 0.05) >= 0.75
     assert np.median(similarities) > 0.97
+
+
+def test_recording_level_changes_neither_the_trim_nor_the_emotion(tower, ravdess_dev):
+    # Quiet actor-09 takes: Silero hears less speech in them 12 dB quieter, which used to cut the trim short.
+    quiet = [clip for clip in ravdess_dev if clip.group == "actor09"][:12]
+    trimmer = SilenceTrimmer()
+    for clip in quiet:
+        speech = torch.from_numpy(load_audio(clip.path, RATE, allow_silence=True))
+        assert trimmer.speech_span(speech * 10 ** (-12 / 20)) == trimmer.speech_span(speech), clip.path.name
+    waveforms = [load_audio(clip.path, RATE, allow_silence=True) for clip in quiet]
+    _, reference = tower.predict_many(waveforms)
+    _, softer = tower.predict_many([w * 10 ** (-12 / 20) for w in waveforms])
+    np.testing.assert_allclose(softer, reference, atol=2e-3)
+
+
+def test_normalise_level_sets_the_loud_frames_and_leaves_silence_alone():
+    clip = torch.from_numpy(voice(1.0)) * 0.01
+    levelled = normalise_level(clip, -20.0)
+    rms = levelled[: 16000 // 100 * 100].reshape(-1, 160).square().mean(dim=1).sqrt()
+    assert 20 * math.log10(float(torch.quantile(rms, 0.95))) == pytest.approx(-20.0, abs=0.01)
+    assert torch.equal(normalise_level(torch.zeros(1600), -20.0), torch.zeros(1600))
 
 
 def test_shipped_weights_recognise_unseen_actors(tower, ravdess_dev):
