@@ -47,6 +47,8 @@ class LabelledClip:
         split: ``train`` or ``dev``.
         corpus: Corpus name.
         soft_labels: Label distribution where the corpus has one (Emotify vote fractions).
+        fold: Cross-validation fold (0-4) where the corpus defines folds (Emotify: position within its
+            genre mod 5, so fold 4 is the dev split); see :func:`music_fold`.
     """
 
     path: Path
@@ -57,6 +59,7 @@ class LabelledClip:
     split: Split
     corpus: str
     soft_labels: dict[str, float] | None = None
+    fold: int | None = None
 
 
 class CorpusMissingError(FileNotFoundError):
@@ -99,15 +102,23 @@ def load_emotify(data_dir: Path | None = None, space: EmotionSpace | None = None
         track = int(row["track_id"])
         clips.append(LabelledClip(
             path=root / row["file"], label=max(votes, key=votes.get), valence=float(valence), arousal=float(arousal),
-            group=f"{row['genre']}_{track:03d}", split="dev" if _every_fifth(rows, row) else "train",
-            corpus="emotify", soft_labels=votes,
+            group=f"{row['genre']}_{track:03d}", split="dev" if _genre_fold(rows, row) == 4 else "train",
+            corpus="emotify", soft_labels=votes, fold=_genre_fold(rows, row),
         ))
     return clips
 
 
-def _every_fifth(rows: list[dict[str, str]], row: dict[str, str]) -> bool:
+def _genre_fold(rows: list[dict[str, str]], row: dict[str, str]) -> int:
+    """Position of the track within its genre (by id) mod 5: genre-balanced folds."""
     same_genre = sorted(int(r["track_id"]) for r in rows if r["genre"] == row["genre"])
-    return same_genre.index(int(row["track_id"])) % 5 == 4
+    return same_genre.index(int(row["track_id"])) % 5
+
+
+def music_fold(clip: LabelledClip, folds: int = 5) -> int:
+    """The clip's cross-validation fold: the corpus' own (Emotify) or a stable hash of its group (song)."""
+    if clip.fold is not None and folds == 5:
+        return clip.fold
+    return int(hashlib.sha1(clip.group.encode()).hexdigest(), 16) % folds
 
 
 def load_emopia(data_dir: Path | None = None, cache_dir: Path | None = None) -> list[LabelledClip]:

@@ -16,6 +16,7 @@ the metric-learning variants of :mod:`recommender.losses`. Results go to ``resul
 from __future__ import annotations
 
 import csv
+import dataclasses
 import json
 import logging
 from dataclasses import dataclass, field
@@ -25,7 +26,7 @@ from typing import Any, Sequence
 import numpy as np
 import torch
 
-from recommender.data import CORPORA, LabelledClip
+from recommender.data import CORPORA, LabelledClip, music_fold
 from recommender.emotion import EmotionSpace, pairwise_va_similarity
 from recommender.features import FeatureCache
 from recommender.heads import EmotionHeads
@@ -114,6 +115,18 @@ class EvalSet:
     def build(cls, speech: FeatureSet, music: FeatureSet, space: EmotionSpace) -> "EvalSet":
         relevant, gains = relevance(speech.clips, music.clips, space)
         return cls(speech, music, relevant, gains)
+
+    @classmethod
+    def pool(cls, sets: Sequence["EvalSet"]) -> "EvalSet":
+        """Independent evaluations side by side: queries and pools stacked, relevance block-diagonal."""
+        relevant = np.zeros((sum(len(s.speech.clips) for s in sets), sum(len(s.music.clips) for s in sets)), bool)
+        gains = np.zeros(relevant.shape)
+        row = col = 0
+        for s in sets:
+            rows, cols = s.relevant.shape
+            relevant[row:row + rows, col:col + cols], gains[row:row + rows, col:col + cols] = s.relevant, s.gains
+            row, col = row + rows, col + cols
+        return cls(FeatureSet.concat([s.speech for s in sets]), FeatureSet.concat([s.music for s in sets]), relevant, gains)
 
 
 # -- scoring ------------------------------------------------------------------------------------------
@@ -204,15 +217,19 @@ def train_variant(name: str, config: TrainConfig, data: TrainingData, seed: int,
     return train_heads(config.replace(loss=loss, seed=seed), data.model_config, data.speech, data.music, data.tag_tower, progress=progress).heads
 
 
-def run_variant(name: str, config: TrainConfig, train_data: TrainingData | None, dev: EvalSet, seeds: Sequence[int], progress: bool = True) -> VariantResult:
+def run_variant(
+    name: str, config: TrainConfig, train_data: TrainingData | None, devs: Sequence[EvalSet], seeds: Sequence[int], progress: bool = True
+) -> list[VariantResult]:
+    """One ranker over ``seeds``, scored on each dev set (heads train once per seed); one result per dev set."""
     if name == "random":
-        return VariantResult(name, [random_result(dev, seed) for seed in seeds])
+        return [VariantResult(name, [random_result(dev, seed) for seed in seeds]) for dev in devs]
     assert train_data is not None
-    runs = []
+    runs: list[list[RunResult]] = [[] for _ in devs]
     for seed in seeds:
         heads = train_variant(name, config, train_data, seed, progress)
-        runs.append(score_heads(heads, dev, train_data.model_config.speech_labels, rank_by="va" if name == "va_regression" else "embedding"))
-    return VariantResult(name, runs)
+        for dev, dev_runs in zip(devs, runs):
+            dev_runs.append(score_heads(heads, dev, train_data.model_config.speech_labels, rank_by="va" if name == "va_regression" else "embedding"))
+    return [VariantResult(name, dev_runs) for dev_runs in runs]
 
 
 @dataclass
@@ -250,49 +267,125 @@ def speech_tower_accuracy(tower, clips: Sequence[LabelledClip]) -> float | None:
     return accuracy(predicted, [clip.label for clip in clips])
 
 
-def run_benchmark(
+def run_benchmark(config: TrainConfig, *, music: Sequence[str] = ("emotify",), **options: Any) -> Benchmark:
+    """:func:`run_benchmarks` on one music pool (the corpora or CSVs in ``music`` together)."""
+    return run_benchmarks(config, pools=[music], **options)[0]
+
+
+def run_benchmarks(
     config: TrainConfig,
     *,
+    pools: Sequence[Sequence[str]] = (("emotify",),),
     variants: Sequence[str] = DEFAULT_VARIANTS,
     seeds: Sequence[int] = (0, 1, 2, 3, 4),
     speech: str = "ravdess",
-    music: Sequence[str] = ("emotify",),
     split: str = "dev",
     model: EmotionModel | None = None,
     data_dir: Path | None = None,
     train_data: TrainingData | None = None,
     progress: bool = True,
-) -> Benchmark:
-    """Train every variant on the train split for each seed and score it on ``speech`` x ``music``.
+) -> list[Benchmark]:
+    """Train every variant on the train split for each seed and score it on ``speech`` x each music pool.
 
-    ``train_data`` (from :func:`~recommender.training.load_training_data` with ``config``) saves
-    loading features again when benchmarking several pools.
+    Each variant's heads train once per seed and are scored on every pool. ``train_data`` (from
+    :func:`~recommender.training.load_training_data` with ``config``) saves loading features again.
     """
     space = EmotionSpace.default()
     cache = FeatureCache()
-    results: list[VariantResult] = []
     if train_data is None and any(v != "random" for v in variants):
         train_data = load_training_data(config, data_dir=data_dir, cache=cache)
-    model_dev = None
-    if model is not None:
-        model_dev = build_dev_set(Towers(model.config), speech, music, split, space, data_dir, cache)
-        results.append(VariantResult("model", [score_heads(model.heads, model_dev, model.config.speech_labels)]))
-    if train_data is not None or model_dev is None:
-        towers = train_data.towers if train_data is not None else Towers(config.model_config())
-        dev = build_dev_set(towers, speech, music, split, space, data_dir, cache)
+    if train_data is not None:
+        towers = train_data.towers
     else:
-        dev = model_dev
-    tower_accuracy = speech_tower_accuracy(train_data.towers["speech"], dev.speech.clips) if train_data is not None else None
+        towers = Towers(model.config if model is not None else config.model_config())
+    devs = [build_dev_set(towers, speech, pool, split, space, data_dir, cache) for pool in pools]
+    results: list[list[VariantResult]] = [[] for _ in pools]
     for name in variants:
         logger.info("variant %s", name)
-        results.insert(len(results) - (model is not None), run_variant(name, config, train_data, dev, seeds, progress))
+        for pool_results, result in zip(results, run_variant(name, config, train_data, devs, seeds, progress)):
+            pool_results.append(result)
+    tower_accuracy = speech_tower_accuracy(towers["speech"], devs[0].speech.clips) if train_data is not None else None
+    benchmarks = []
+    for pool, dev, pool_results in zip(pools, devs, results):
+        if model is not None:
+            model_dev = dev if train_data is None else build_dev_set(Towers(model.config), speech, pool, split, space, data_dir, cache)
+            pool_results.append(VariantResult("model", [score_heads(model.heads, model_dev, model.config.speech_labels)]))
+        setup = {
+            "speech": speech, "music": list(pool), "split": split, "seeds": list(seeds),
+            "queries": len(dev.speech.clips), "judged_queries": int(dev.relevant.any(axis=1).sum()), "pool": len(dev.music.clips),
+            "train_config": config.to_dict(), "model_fingerprint": model.fingerprint if model is not None else None,
+        }
+        benchmarks.append(Benchmark(pool_results, dev, setup, tower_accuracy))
+    return benchmarks
+
+
+def cross_validate_music(
+    config: TrainConfig,
+    *,
+    corpus: str = "emotify",
+    folds: int = 5,
+    variants: Sequence[str] = DEFAULT_VARIANTS,
+    seeds: Sequence[int] = (0, 1, 2),
+    speech: str = "ravdess",
+    data_dir: Path | None = None,
+    train_data: TrainingData | None = None,
+    progress: bool = True,
+) -> Benchmark:
+    """Track-independent k-fold estimate over a whole music corpus.
+
+    A small dev pool (28 Emotify tracks) makes noisy estimates. Here every fold of ``corpus`` (all its
+    clips, train and dev split; folds from :func:`~recommender.data.music_fold`) is in turn the pool: the
+    heads train on the other folds (plus the train split of any other music corpus in ``config``) and
+    the dev speech queries rank the held-out fold. Per-query scores of all folds are pooled, so MRR,
+    P@5 and nDCG@5 are over ``folds x queries`` rankings; music VA regression is scored on every clip
+    of the corpus, each predicted by heads that never saw it. Speech queries stay the dev speakers (the
+    speech tower was trained on the train speakers).
+    """
+    space, cache = EmotionSpace.default(), FeatureCache()
+    if train_data is None and any(v != "random" for v in variants):
+        train_data = load_training_data(config, data_dir=data_dir, cache=cache)
+    towers = train_data.towers if train_data is not None else Towers(config.model_config())
+    queries = load_pool(speech, "dev", towers["speech"], space=space, data_dir=data_dir, cache=cache)
+    music = load_features(towers["music"], [corpus], None, data_dir=data_dir, cache=cache)
+    fold_of = np.array([music_fold(clip, folds) for clip in music.clips])
+    devs = [EvalSet.build(queries, music.subset(np.flatnonzero(fold_of == fold)), space) for fold in range(folds)]
+    runs: dict[str, list[list[RunResult]]] = {name: [[] for _ in seeds] for name in variants}
+    for fold, dev in enumerate(devs):
+        logger.info("fold %d of %s: %d held-out clips", fold, corpus, len(dev.music.clips))
+        fold_data = None
+        if train_data is not None:
+            others = [i for i, clip in enumerate(train_data.music.clips) if clip.corpus != corpus]
+            fold_music = FeatureSet.concat([train_data.music.subset(others), music.subset(np.flatnonzero(fold_of != fold))])
+            fold_data = dataclasses.replace(train_data, music=fold_music)
+        for name in variants:
+            for seed_runs, result in zip(runs[name], run_variant(name, config, fold_data, [dev], seeds, progress)[0].runs):
+                seed_runs.append(result)
+    pooled = EvalSet.pool(devs)
+    results = [VariantResult(name, [_pool_runs(fold_runs, devs) for fold_runs in per_seed]) for name, per_seed in runs.items()]
+    tower_accuracy = speech_tower_accuracy(towers["speech"], queries.clips) if train_data is not None else None
     setup = {
-        "speech": speech, "music": list(music), "split": split, "seeds": list(seeds),
-        "queries": len(dev.speech.clips), "judged_queries": int(dev.relevant.any(axis=1).sum()), "pool": len(dev.music.clips),
-        "train_config": config.to_dict(),
-        "model_fingerprint": model.fingerprint if model is not None else None,
+        "speech": speech, "music": [corpus], "split": "dev", "seeds": list(seeds), "folds": folds,
+        "queries": len(queries.clips), "judged_queries": int(pooled.relevant.any(axis=1).sum()), "pool": len(music.clips),
+        "train_config": config.to_dict(), "model_fingerprint": None,
     }
-    return Benchmark(results, dev, setup, tower_accuracy)
+    return Benchmark(results, pooled, setup, tower_accuracy)
+
+
+def _pool_runs(runs: Sequence[RunResult], devs: Sequence[EvalSet]) -> RunResult:
+    """One seed's fold results as one run: per-query scores concatenated, music VA scored on all folds."""
+    scores = RetrievalScores(*(np.concatenate([getattr(r.retrieval, part) for r in runs]) for part in ("mrr", "precision", "ndcg")), runs[0].retrieval.k)
+    if runs[0].outputs is None:
+        return RunResult(scores)
+    extra = {"speech_accuracy": float(np.mean([r.extra["speech_accuracy"] for r in runs]))}
+    predicted = np.concatenate([r.outputs.music_va for r in runs])
+    target = np.concatenate([dev.music.va for dev in devs])
+    corpora = np.array([corpus for dev in devs for corpus in dev.music.corpora])
+    for corpus in dict.fromkeys(corpora.tolist()):
+        rows = corpora == corpus
+        for axis, name in enumerate(("valence", "arousal")):
+            for metric, value in regression_scores(predicted[rows, axis], target[rows, axis]).items():
+                extra[f"{corpus}_{name}_{metric}"] = value
+    return RunResult(scores, extra)
 
 
 def build_dev_set(
@@ -315,12 +408,18 @@ def markdown_table(benchmark: Benchmark) -> str:
         f"`{', '.join(setup['music'])}` (pool of {setup['pool']}); mean +- std over seeds {setup['seeds']}.",
         "",
     ]
+    if setup.get("folds"):
+        lines[0] = (
+            f"Speech `{setup['speech']}` ({setup['queries']} queries, split `{setup['split']}`) -> music `{', '.join(setup['music'])}`, "
+            f"{setup['folds']}-fold cross-validation over all {setup['pool']} clips (each fold ranked by heads trained without it; "
+            f"{setup['folds'] * setup['queries']} rankings per seed); mean +- std over seeds {setup['seeds']}."
+        )
     judged = benchmark.dev.relevant.any(axis=1)
     unjudged = sorted({label for label, ok in zip(benchmark.dev.speech.labels, judged) if not ok})
     if unjudged:
         lines += [
-            f"MRR and P@5 are over the {int(judged.sum())} queries with a relevant track in the pool: the best-matching "
-            f"label of {', '.join(unjudged)} is absent from it (nDCG@5 covers every query).",
+            f"MRR and P@5 are over the {int(judged.sum())} query rankings with a relevant track in their pool: the best-matching "
+            f"label of {', '.join(unjudged)} is missing from (some) pools (nDCG@5 covers every query).",
             "",
         ]
     lines += [
@@ -402,7 +501,8 @@ def write_plots(benchmark: Benchmark, out_dir: Path) -> list[Path]:
         for label, (v, a) in zip(labels, points):
             axes.annotate(label, (v, a), fontsize=8, xytext=(3, 3), textcoords="offset points")
     axes.set(xlim=(0, 1.05), ylim=(0, 1.05), xlabel="valence", ylabel="arousal", title="Emotion labels and music on the VA plane")
-    axes.legend(loc="lower right", fontsize=8)
+    if best is not None:
+        axes.legend(loc="lower right", fontsize=8)
     paths.append(_save(figure, out_dir / "va_plane.png"))
 
     # 2. Speech x music label similarity (the paper's Fig. 3).

@@ -34,6 +34,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     evaluate.add_argument("--seeds", type=int, default=5, help="seeds per trained variant (default: 5)")
     evaluate.add_argument("--speech", default="ravdess", help="speech corpus name or CSV path,label[,valence,arousal] (default: ravdess)")
     evaluate.add_argument("--music", default="emotify", help="comma-separated music corpus names or CSVs (default: emotify)")
+    evaluate.add_argument(
+        "--music-folds", type=int, metavar="K",
+        help="k-fold cross-validation over the whole (single) music corpus instead of its dev split: each fold is ranked by "
+        "baselines trained without it (Emotify: genre-balanced folds, K=5)",
+    )
     evaluate.add_argument("--split", default="dev", choices=("train", "dev"), help="split of named corpora to query and rank (default: dev)")
     evaluate.add_argument("--data-dir", type=Path, help="labelled corpora (default: $UNDERTONE_DATA_DIR or ../shared/data)")
     evaluate.add_argument("--out", type=Path, default=Path("undertone-eval"), help="output directory (default: ./undertone-eval)")
@@ -54,19 +59,31 @@ def _run_train(args: argparse.Namespace) -> int:
 
 
 def _run_evaluate(args: argparse.Namespace) -> int:
-    from recommender.evaluation import markdown_table, run_benchmark, write_report
+    from recommender.evaluation import cross_validate_music, markdown_table, run_benchmark, write_report
     from recommender.model import EmotionModel
     from recommender.training import TrainConfig
 
     config = TrainConfig.from_file(args.config)
     variants = [v.strip() for v in args.variants.split(",") if v.strip()]
-    model = EmotionModel.load(args.model) if args.model else None
-    if not variants and model is None:
-        raise SystemExit("undertone evaluate: nothing to evaluate (give --variants or --model)")
-    benchmark = run_benchmark(
-        config, variants=variants, seeds=tuple(range(args.seeds)), speech=args.speech,
-        music=[m.strip() for m in args.music.split(",") if m.strip()], split=args.split, model=model, data_dir=args.data_dir,
-    )
+    music = [m.strip() for m in args.music.split(",") if m.strip()]
+    if args.music_folds is not None:
+        if args.model or len(music) != 1 or args.music_folds < 2 or not variants:
+            raise SystemExit(
+                "undertone evaluate: --music-folds needs K >= 2, one music corpus and --variants; a saved model cannot be "
+                "cross-validated (its heads have seen the other folds)"
+            )
+        benchmark = cross_validate_music(
+            config, corpus=music[0], folds=args.music_folds, variants=variants, seeds=tuple(range(args.seeds)),
+            speech=args.speech, data_dir=args.data_dir,
+        )
+    else:
+        model = EmotionModel.load(args.model) if args.model else None
+        if not variants and model is None:
+            raise SystemExit("undertone evaluate: nothing to evaluate (give --variants or --model)")
+        benchmark = run_benchmark(
+            config, variants=variants, seeds=tuple(range(args.seeds)), speech=args.speech,
+            music=music, split=args.split, model=model, data_dir=args.data_dir,
+        )
     for path in write_report(benchmark, args.out):
         print(path)
     print()

@@ -5,7 +5,12 @@ import pytest
 
 from recommender.data import LabelledClip
 from recommender.emotion import EmotionSpace
-from recommender.evaluation import load_csv_pool, relevance
+from recommender.evaluation import (
+    EvalSet, HeadOutputs, RunResult, _pool_runs, cross_validate_music, load_csv_pool, markdown_table, relevance, write_report,
+)
+from recommender.metrics import RetrievalScores, regression_scores
+from recommender.settings import default_data_dir
+from recommender.training import FeatureSet, TrainConfig
 
 SPACE = EmotionSpace.default()
 
@@ -39,3 +44,47 @@ def test_csv_pool_needs_path_and_label(tmp_path):
     (tmp_path / "bad.csv").write_text("file,emotion\na.wav,happy\n")
     with pytest.raises(ValueError, match="path,label"):
         load_csv_pool(tmp_path / "bad.csv", SPACE)
+
+
+def feature_set(labels, corpus, va=None):
+    clips = [clip(label, corpus, None if va is None else va[i]) for i, label in enumerate(labels)]
+    return FeatureSet(np.zeros((len(clips), 2), np.float32), clips)
+
+
+def test_pooled_folds_keep_each_query_to_its_own_pool():
+    fold_a = EvalSet.build(feature_set(["sad", "happy"], "ravdess"), feature_set(["nostalgia", "joyful_activation"], "emotify"), SPACE)
+    fold_b = EvalSet.build(feature_set(["sad", "happy"], "ravdess"), feature_set(["sadness"], "emotify"), SPACE)
+    pooled = EvalSet.pool([fold_a, fold_b])
+    assert pooled.relevant.shape == (4, 3)
+    # Fold a has no "sadness" track (sad has nothing relevant there); fold b has nothing for happy.
+    assert pooled.relevant.tolist() == [[False, False, False], [False, True, False], [False, False, True], [False, False, False]]
+    assert pooled.gains[0, 2] == 0 and pooled.gains[2, 2] == pytest.approx(fold_b.gains[0, 0])
+
+    def run(mrr, predicted_va):
+        outputs = HeadOutputs(np.zeros((2, 2)), np.zeros((2, 2)), np.zeros((2, 8)), np.zeros((len(predicted_va), 2)), np.array(predicted_va))
+        return RunResult(RetrievalScores(np.array(mrr), np.array(mrr), np.array([0.5, 0.7]), 5), {"speech_accuracy": 0.5}, outputs)
+
+    predicted = [[0.4, 0.3], [0.9, 0.7]], [[0.1, 0.3]]
+    merged = _pool_runs([run([np.nan, 1.0], predicted[0]), run([0.5, np.nan], predicted[1])], [fold_a, fold_b])
+    assert merged.retrieval.mean()["MRR"] == pytest.approx(0.75) and merged.retrieval.judged == 2
+    assert merged.retrieval.mean()["nDCG@5"] == pytest.approx(0.6)
+    target = np.concatenate([fold_a.music.va, fold_b.music.va])
+    expected = regression_scores(np.array(predicted[0] + predicted[1])[:, 0], target[:, 0])
+    assert merged.extra["emotify_valence_MAE"] == pytest.approx(expected["MAE"])
+    assert merged.extra["emotify_valence_R2"] == pytest.approx(expected["R2"])
+
+
+@pytest.mark.skipif(not (default_data_dir() / "emotify" / "labels.csv").exists(), reason="corpora not available (../shared/data)")
+def test_music_cross_validation_holds_out_every_track_once(tmp_path):
+    config = TrainConfig.from_file("default").replace(steps=20)
+    benchmark = cross_validate_music(config, corpus="emotify", folds=5, variants=("random", "triplet"), seeds=(0,), progress=False)
+    groups = [clip.group for clip in benchmark.dev.music.clips]
+    assert len(groups) == len(set(groups)) == 140 == benchmark.setup["pool"]
+    assert len(benchmark.dev.speech.clips) == 5 * benchmark.setup["queries"] == 600
+    triplet = next(v for v in benchmark.variants if v.name == "triplet")
+    assert len(triplet.runs[0].retrieval.mrr) == 600
+    summary = triplet.summary()
+    assert 0 < summary["MRR"]["mean"] <= 1 and np.isfinite(summary["emotify_arousal_R2"]["mean"])
+    table = markdown_table(benchmark)
+    assert "5-fold cross-validation over all 140 clips" in table and "| triplet |" in table
+    assert {p.name for p in write_report(benchmark, tmp_path)} >= {"results.json", "results.md", "va_plane.png"}
