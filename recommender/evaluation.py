@@ -171,14 +171,23 @@ def score_heads(heads: EmotionHeads, data: EvalSet, speech_labels: Sequence[str]
     """Retrieval metrics plus the heads' speech-emotion accuracy and music VA regression."""
     outputs = run_heads(heads, data)
     scores = embedding_scores(outputs) if rank_by == "embedding" else va_scores(outputs)
-    extra = {"speech_accuracy": accuracy(np.array(speech_labels)[outputs.speech_probabilities.argmax(1)], data.speech.labels)}
-    corpora = np.array(data.music.corpora)
+    extra = {
+        "speech_accuracy": accuracy(np.array(speech_labels)[outputs.speech_probabilities.argmax(1)], data.speech.labels),
+        **music_va_scores(outputs.music_va, data.music.va, data.music.corpora),
+    }
+    return RunResult(retrieval_scores(scores, data.relevant, data.gains), extra, outputs)
+
+
+def music_va_scores(predicted: np.ndarray, target: np.ndarray, corpora: Sequence[str]) -> dict[str, float]:
+    """MAE and R^2 of predicted music VA per corpus and axis, keyed ``{corpus}_{axis}_{metric}``."""
+    corpora = np.asarray(corpora)
+    scores = {}
     for corpus in dict.fromkeys(corpora.tolist()):
         rows = corpora == corpus
         for axis, name in enumerate(("valence", "arousal")):
-            for metric, value in regression_scores(outputs.music_va[rows, axis], data.music.va[rows, axis]).items():
-                extra[f"{corpus}_{name}_{metric}"] = value
-    return RunResult(retrieval_scores(scores, data.relevant, data.gains), extra, outputs)
+            for metric, value in regression_scores(predicted[rows, axis], target[rows, axis]).items():
+                scores[f"{corpus}_{name}_{metric}"] = value
+    return scores
 
 
 def random_result(data: EvalSet, seed: int) -> RunResult:
@@ -376,15 +385,13 @@ def _pool_runs(runs: Sequence[RunResult], devs: Sequence[EvalSet]) -> RunResult:
     scores = RetrievalScores(*(np.concatenate([getattr(r.retrieval, part) for r in runs]) for part in ("mrr", "precision", "ndcg")), runs[0].retrieval.k)
     if runs[0].outputs is None:
         return RunResult(scores)
-    extra = {"speech_accuracy": float(np.mean([r.extra["speech_accuracy"] for r in runs]))}
-    predicted = np.concatenate([r.outputs.music_va for r in runs])
-    target = np.concatenate([dev.music.va for dev in devs])
-    corpora = np.array([corpus for dev in devs for corpus in dev.music.corpora])
-    for corpus in dict.fromkeys(corpora.tolist()):
-        rows = corpora == corpus
-        for axis, name in enumerate(("valence", "arousal")):
-            for metric, value in regression_scores(predicted[rows, axis], target[rows, axis]).items():
-                extra[f"{corpus}_{name}_{metric}"] = value
+    extra = {
+        "speech_accuracy": float(np.mean([r.extra["speech_accuracy"] for r in runs])),
+        **music_va_scores(
+            np.concatenate([r.outputs.music_va for r in runs]), np.concatenate([dev.music.va for dev in devs]),
+            [corpus for dev in devs for corpus in dev.music.corpora],
+        ),
+    }
     return RunResult(scores, extra)
 
 
