@@ -55,6 +55,14 @@ def test_speech(model, speech):
     assert float(upsampled.embedding @ analysis.embedding) > 0.95
 
 
+def test_speech_emotions_come_from_the_builtin_towers_classifier(model, speech):
+    waveform, rate = speech
+    heard = model.speech_tower.emotion_probabilities(waveform)
+    emotions = model.analyze_speech(waveform, rate).emotions
+    assert list(emotions) == sorted(heard, key=heard.get, reverse=True)
+    assert emotions == pytest.approx(heard, abs=1e-6)
+
+
 def test_bad_speech_raises_typed_errors(model):
     with pytest.raises(SilentAudioError):
         model.analyze_speech(np.zeros(16000, np.float32), 16000)
