@@ -99,11 +99,11 @@ def load_emotify(data_dir: Path | None = None, space: EmotionSpace | None = None
     for row in rows:
         votes = {label: float(row[label]) for label in gems}
         valence, arousal = space.soft_va(votes)
-        track = int(row["track_id"])
+        track, fold = int(row["track_id"]), _genre_fold(rows, row)
         clips.append(LabelledClip(
             path=root / row["file"], label=max(votes, key=votes.get), valence=float(valence), arousal=float(arousal),
-            group=f"{row['genre']}_{track:03d}", split="dev" if _genre_fold(rows, row) == 4 else "train",
-            corpus="emotify", soft_labels=votes, fold=_genre_fold(rows, row),
+            group=f"{row['genre']}_{track:03d}", split="dev" if fold == 4 else "train",
+            corpus="emotify", soft_labels=votes, fold=fold,
         ))
     return clips
 

@@ -116,6 +116,15 @@ class EvalSet:
         relevant, gains = relevance(speech.clips, music.clips, space)
         return cls(speech, music, relevant, gains)
 
+    @property
+    def judged(self) -> np.ndarray:
+        """Queries with a relevant track in the pool (the only ones MRR and P@k count)."""
+        return self.relevant.any(axis=1)
+
+    def unjudged_labels(self) -> list[str]:
+        """Query labels whose best-matching music label is missing from the pool."""
+        return sorted({label for label, ok in zip(self.speech.labels, self.judged) if not ok})
+
     @classmethod
     def pool(cls, sets: Sequence["EvalSet"]) -> "EvalSet":
         """Independent evaluations side by side: queries and pools stacked, relevance block-diagonal."""
@@ -321,7 +330,7 @@ def run_benchmarks(
             pool_results.append(VariantResult("model", [score_heads(model.heads, model_dev, model.config.speech_labels)]))
         setup = {
             "speech": speech, "music": list(pool), "split": split, "seeds": list(seeds),
-            "queries": len(dev.speech.clips), "judged_queries": int(dev.relevant.any(axis=1).sum()), "pool": len(dev.music.clips),
+            "queries": len(dev.speech.clips), "judged_queries": int(dev.judged.sum()), "pool": len(dev.music.clips),
             "train_config": config.to_dict(), "model_fingerprint": model.fingerprint if model is not None else None,
         }
         benchmarks.append(Benchmark(pool_results, dev, setup, tower_accuracy))
@@ -374,7 +383,7 @@ def cross_validate_music(
     tower_accuracy = speech_tower_accuracy(towers["speech"], queries.clips) if train_data is not None else None
     setup = {
         "speech": speech, "music": [corpus], "split": "dev", "seeds": list(seeds), "folds": folds,
-        "queries": len(queries.clips), "judged_queries": int(pooled.relevant.any(axis=1).sum()), "pool": len(music.clips),
+        "queries": len(queries.clips), "judged_queries": int(pooled.judged.sum()), "pool": len(music.clips),
         "train_config": config.to_dict(), "model_fingerprint": None,
     }
     return Benchmark(results, pooled, setup, tower_accuracy)
@@ -421,11 +430,10 @@ def markdown_table(benchmark: Benchmark) -> str:
             f"{setup['folds']}-fold cross-validation over all {setup['pool']} clips (each fold ranked by heads trained without it; "
             f"{setup['folds'] * setup['queries']} rankings per seed); mean +- std over seeds {setup['seeds']}."
         )
-    judged = benchmark.dev.relevant.any(axis=1)
-    unjudged = sorted({label for label, ok in zip(benchmark.dev.speech.labels, judged) if not ok})
+    unjudged = benchmark.dev.unjudged_labels()
     if unjudged:
         lines += [
-            f"MRR and P@5 are over the {int(judged.sum())} query rankings with a relevant track in their pool: the best-matching "
+            f"MRR and P@5 are over the {int(benchmark.dev.judged.sum())} query rankings with a relevant track in their pool: the best-matching "
             f"label of {', '.join(unjudged)} is missing from (some) pools (nDCG@5 covers every query).",
             "",
         ]

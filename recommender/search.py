@@ -15,14 +15,13 @@ diversity pass then keeps at most ``per_artist`` tracks of any one artist.
 
 from __future__ import annotations
 
-import contextlib
 import logging
 import math
 import os
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, BinaryIO, Iterable, Iterator, Mapping, Sequence, Union
+from typing import Any, BinaryIO, Iterable, Mapping, Sequence, Union
 
 import numpy as np
 
@@ -31,6 +30,7 @@ from recommender.emotion import va_similarity
 from recommender.model import Analysis, EmotionModel
 from recommender.settings import Settings
 from recommender.store import Hit, VectorStore, Where, open_vector_store
+from recommender.towers.base import torch_threads
 
 logger = logging.getLogger(__name__)
 
@@ -346,22 +346,6 @@ class Recommender:
         if self.settings.qdrant_url:
             return f" [collection {self.settings.collection!r} on {self.settings.qdrant_url}]"
         return f" [store {self.settings.store}]"
-
-
-@contextlib.contextmanager
-def torch_threads(threads: int | None) -> Iterator[None]:
-    """Run the block with ``threads`` torch intra-op threads, then restore the previous count."""
-    if threads is None:
-        yield
-        return
-    import torch
-
-    previous = torch.get_num_threads()
-    torch.set_num_threads(threads)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(previous)
 
 
 class _Stopwatch:

@@ -29,8 +29,9 @@ import soundfile as sf
 
 from recommender.audio import AudioTooLongError, CorruptAudioError, SilentAudioError, audio_info, resample
 from recommender.model import Analysis
-from recommender.search import Recommender, Result, describe_va, torch_threads
+from recommender.search import Recommender, Result, describe_va
 from recommender.store import Where
+from recommender.towers.base import torch_threads
 
 VAD_SAMPLE_RATE = 16000
 

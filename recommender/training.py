@@ -11,13 +11,12 @@ regressors, speech emotion classifier and mood head train alongside on every ste
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
 import json
 import logging
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterator, Sequence
+from typing import Any, Sequence
 
 import numpy as np
 import torch
@@ -30,7 +29,7 @@ from recommender.features import FeatureCache
 from recommender.heads import EmotionHeads, LinearVAHead
 from recommender.losses import JointBatch, LossConfig, retrieval_loss
 from recommender.model import EmotionModel, ModelConfig, _resolve_config, build_heads, tag_features
-from recommender.towers.base import Tower, build_tower
+from recommender.towers.base import Tower, build_tower, torch_threads
 
 logger = logging.getLogger(__name__)
 
@@ -280,20 +279,9 @@ def train_heads(
     progress: bool = True,
 ) -> TrainResult:
     """Train fresh heads on features. ``model_config`` must know every tower dim."""
-    with _single_thread():
+    # The heads are tiny: on a busy 2-core machine a second intra-op thread made training 10x slower.
+    with torch_threads(1):
         return _train_heads(config, model_config, speech, music, tag_tower, space or EmotionSpace.default(), progress)
-
-
-@contextlib.contextmanager
-def _single_thread() -> Iterator[None]:
-    # The heads are tiny: intra-op threads cost more in synchronisation than they save (10x slower
-    # on a busy 2-core machine), so training runs on one thread and restores the setting after.
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(threads)
 
 
 def _train_heads(

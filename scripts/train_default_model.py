@@ -27,8 +27,6 @@ import sys
 import time
 from pathlib import Path
 
-import numpy as np
-
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
@@ -38,7 +36,7 @@ from recommender.evaluation import (  # noqa: E402
     write_report,
 )
 from recommender.features import FeatureCache  # noqa: E402
-from recommender.model import BUILTIN_DIR, EmotionModel, ModelConfig  # noqa: E402
+from recommender.model import BUILTIN_DIR, EmotionModel  # noqa: E402
 from recommender.training import TrainConfig, load_training_data, train  # noqa: E402
 
 # Rendered EMOPIA piano as extra positives, a smaller share than the real recordings.

@@ -124,9 +124,8 @@ def show(benchmark: Benchmark) -> None:
         column_config={c: st.column_config.NumberColumn(c, format="%.3f") for c in table.columns if c not in ("ranker", "runs")},
     )
     st.caption("Mean over runs (± is the standard deviation across seeds). Higher is better; random ranking is the floor.")
-    judged = benchmark.dev.relevant.any(axis=1)
-    if not judged.all():
-        missing = sorted({label for label, ok in zip(benchmark.dev.speech.labels, judged) if not ok})
+    judged, missing = benchmark.dev.judged, benchmark.dev.unjudged_labels()
+    if missing:
         st.caption(
             f"MRR and P@5 count the {int(judged.sum())} of {judged.size} queries with a relevant track in the pool; the best-matching "
             f"label of {', '.join(missing)} is absent from it (blank cells below). nDCG@5 counts every query."

@@ -8,10 +8,11 @@ and :func:`build_tower` does the rest.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
-from typing import Any, Callable, ClassVar, Generic, Iterable, Sequence, TypeVar
+from typing import Any, Callable, ClassVar, Generic, Iterable, Iterator, Sequence, TypeVar
 
 import numpy as np
 
@@ -144,3 +145,26 @@ def frame_windows(waveform: np.ndarray, window: int, hop: int) -> np.ndarray:
 
 def mean_pool(vectors: Sequence[np.ndarray] | np.ndarray) -> np.ndarray:
     return np.asarray(vectors, dtype=np.float32).mean(axis=0)
+
+
+@contextlib.contextmanager
+def torch_threads(count: int | None) -> Iterator[None]:
+    """Run a block with ``count`` torch intra-op threads, then restore the previous setting (None: leave it).
+
+    The builtin towers, the heads and Silero VAD run many small ops, where extra threads cost more in
+    synchronisation than they give on a busy machine.
+    """
+    if count is None:
+        yield
+        return
+    import torch
+
+    previous = torch.get_num_threads()
+    if count == previous:
+        yield
+        return
+    torch.set_num_threads(count)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(previous)

@@ -12,10 +12,9 @@ classifier's softmax.
 from __future__ import annotations
 
 import json
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterable, Iterator, Sequence
+from typing import Any, Iterable, Sequence
 
 import numpy as np
 import torch
@@ -24,7 +23,7 @@ from torch import nn
 
 from recommender.audio import prepare_waveform
 from recommender.emotion import LABEL_SETS
-from recommender.towers.base import Tower, TowerConfig, frame_windows, register_tower
+from recommender.towers.base import Tower, TowerConfig, frame_windows, register_tower, torch_threads
 from recommender.towers.speech_features import (
     SAMPLE_RATE,
     FeatureConfig,
@@ -191,20 +190,6 @@ class SpeechEmotionWeights:
         stats = torch.stack([stat for _, stat in inputs])
         embeddings, logits = self.net(frames, mask, stats)
         return embeddings, torch.softmax(logits, dim=1)
-
-
-@contextmanager
-def torch_threads(count: int | None) -> Iterator[None]:
-    """Run a block with ``count`` torch intra-op threads, then restore the previous setting."""
-    previous = torch.get_num_threads()
-    if count is None or count == previous:
-        yield
-        return
-    torch.set_num_threads(count)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(previous)
 
 
 def pad_sequences(sequences: Sequence[torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
