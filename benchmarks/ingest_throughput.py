@@ -28,15 +28,14 @@ import time
 import uuid
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO))
+from ingest.pipeline import model_for, run_ingest
+from recommender.audio import write_audio
+from recommender.settings import Settings
+from recommender.store import open_vector_store
+from recommender.synth import GENRES, synthesize_music
+from workers.client import follow_job, submit_job
 
-from ingest.jobs import follow_job, submit_job  # noqa: E402
-from ingest.pipeline import model_for, run_ingest  # noqa: E402
-from recommender.audio import write_audio  # noqa: E402
-from recommender.settings import Settings  # noqa: E402
-from recommender.store import open_vector_store  # noqa: E402
-from recommender.synth import GENRES, synthesize_music  # noqa: E402
+REPO = Path(__file__).resolve().parents[1]
 
 SECTION = "## Ingestion"
 

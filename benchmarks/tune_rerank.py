@@ -18,9 +18,10 @@ import time
 
 import numpy as np
 
-from recommender.audio import AudioError, load_audio
+from recommender.audio import load_audio
 from recommender.data import LabelledClip, load_corpus
 from recommender.emotion import pairwise_va_similarity
+from recommender.errors import AudioError
 from recommender.evaluation import relevance
 from recommender.metrics import retrieval_scores
 from recommender.model import Analysis, EmotionModel

@@ -6,7 +6,7 @@ charts can be built and checked without a running Streamlit session.
 
 from __future__ import annotations
 
-from typing import Mapping, Sequence
+from collections.abc import Mapping, Sequence
 
 import altair as alt
 import numpy as np

@@ -9,8 +9,9 @@ from __future__ import annotations
 
 import math
 from collections import Counter
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from typing import Any, Iterable, Mapping
+from typing import Any
 
 # Bookkeeping fields nobody filters on, and the VA coordinates (the query already decides those).
 HIDDEN_FIELDS = frozenset({"path", "content_hash", "model", "ingested_at", "moods", "title", "valence", "arousal", "source", "job_id"})

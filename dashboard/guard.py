@@ -7,25 +7,14 @@ shown with their own message; anything else is logged with its traceback and rep
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import Iterator
 
 import streamlit as st
 
-from ingest.sources import SourceError
-from recommender.audio import AudioError
-from recommender.cli import UserFacingError
-from recommender.emotion import UnknownEmotionError
-from recommender.search import EmptyCatalogError, ModelMismatchError
-from recommender.store import InvalidFilterError, StoreError
+from recommender.errors import UndertoneError
 
 logger = logging.getLogger("dashboard")
-
-# FileNotFoundError covers missing corpora (recommender.data.CorpusMissingError) and model directories.
-USER_ERRORS: tuple[type[BaseException], ...] = (
-    AudioError, UnknownEmotionError, UserFacingError, FileNotFoundError, SourceError,
-    EmptyCatalogError, ModelMismatchError, StoreError, InvalidFilterError,
-)
 
 
 @contextmanager
@@ -37,7 +26,7 @@ def guard(activity: str) -> Iterator[None]:
     """
     try:
         yield
-    except USER_ERRORS as error:
+    except UndertoneError as error:
         st.error(str(error), icon=":material/warning:")
     except Exception as error:  # noqa: BLE001 -- the page must survive anything; the log keeps the details
         logger.exception("dashboard failed while %s", activity)

@@ -11,8 +11,11 @@ import logging
 import threading
 import time
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import Any
+
+from recommender.errors import UndertoneError
 
 logger = logging.getLogger(__name__)
 
@@ -63,15 +66,13 @@ class Job:
 class JobBoard:
     """Starts jobs in daemon threads and keeps their records, newest first.
 
-    Args:
-        user_errors: Exception types whose message is shown as is; any other failure is logged with
-            its traceback and reported as an unexpected error.
+    An :class:`~recommender.errors.UndertoneError` is shown with its own message; any other failure is
+    logged with its traceback and reported as an unexpected error.
     """
 
-    def __init__(self, user_errors: tuple[type[BaseException], ...] = ()) -> None:
+    def __init__(self) -> None:
         self._jobs: dict[str, Job] = {}
         self._lock = threading.Lock()
-        self._user_errors = user_errors
         self.revision = 0  # bumped whenever a job finishes, so cached catalog views refresh
 
     def start(self, title: str, work: Callable[[ProgressFn], Any]) -> Job:
@@ -89,7 +90,7 @@ class JobBoard:
         try:
             job.result = work(progress)
             job.state = "done"
-        except self._user_errors as error:
+        except UndertoneError as error:
             job.error, job.state = str(error), "failed"
         except Exception as error:  # noqa: BLE001 -- a job thread must never die silently
             logger.exception("background job %r failed", job.title)

@@ -8,18 +8,16 @@ Settings come from the environment (``undertone dashboard --store DIR`` exports 
 
 from __future__ import annotations
 
-from typing import Any
-
 import pandas as pd
 import streamlit as st
 
 from dashboard.filters import Facet
 from dashboard.filters import catalog_facets as facets_from_payloads
-from dashboard.guard import USER_ERRORS
 from dashboard.jobs import JobBoard
 from ingest.catalog import Catalog, open_catalog
 from recommender.search import Recommender
 from recommender.settings import Settings
+from recommender.store import VectorStore
 
 # Payload fields shown in the catalog table, in this order (others are left out).
 TRACK_COLUMNS = ("title", "artist", "album", "genre", "year", "licence", "duration", "mood", "valence", "arousal", "path")
@@ -51,7 +49,7 @@ def _open_catalog(key: str, _settings: Settings) -> Catalog:
 
 @st.cache_resource
 def _job_board(key: str) -> JobBoard:
-    return JobBoard(user_errors=USER_ERRORS)
+    return JobBoard()
 
 
 def recommender(settings: Settings | None = None) -> Recommender:
@@ -86,12 +84,12 @@ def catalog_facets(settings: Settings | None = None) -> list[Facet]:
 
 
 @st.cache_data(max_entries=4, ttl=600)
-def _catalog_facets(key: str, count: int, revision: int, _store: Any) -> list[Facet]:
+def _catalog_facets(key: str, count: int, revision: int, _store: VectorStore) -> list[Facet]:
     return facets_from_payloads(point.payload for point in _store.iter_points())
 
 
 @st.cache_data(show_spinner="Reading the catalog…", max_entries=4, ttl=600)
-def _catalog_tracks(key: str, count: int, revision: int, _store: Any) -> pd.DataFrame:
+def _catalog_tracks(key: str, count: int, revision: int, _store: VectorStore) -> pd.DataFrame:
     rows = [{"id": point.id, **point.payload} for point in _store.iter_points()]
     frame = pd.DataFrame(rows)
     if frame.empty:

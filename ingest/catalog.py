@@ -17,10 +17,11 @@ from __future__ import annotations
 import datetime as dt
 import importlib.util
 import uuid
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterator, Sequence
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from sqlalchemy import (
@@ -47,6 +48,9 @@ from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column
 
 from ingest.sources import SourceItem
 
+if TYPE_CHECKING:
+    from recommender.settings import Settings
+
 # Track states (the outbox protocol) and item statuses.
 PENDING, INDEXED, RETIRED = "pending", "indexed", "retired"
 QUEUED, INGESTED, SKIPPED, FAILED = "queued", "ingested", "skipped", "failed"
@@ -57,12 +61,12 @@ PLANNING, RUNNING, DONE, JOB_FAILED = "planning", "running", "done", "failed"
 
 
 def utcnow() -> dt.datetime:
-    return dt.datetime.now(dt.timezone.utc)
+    return dt.datetime.now(dt.UTC)
 
 
 def as_utc(moment: dt.datetime) -> dt.datetime:
     """SQLite hands timestamps back without a zone; they were written in UTC."""
-    return moment.replace(tzinfo=dt.timezone.utc) if moment.tzinfo is None else moment.astimezone(dt.timezone.utc)
+    return moment.replace(tzinfo=dt.UTC) if moment.tzinfo is None else moment.astimezone(dt.UTC)
 
 
 class Base(DeclarativeBase):
@@ -224,7 +228,7 @@ class Catalog:
     def close(self) -> None:
         self.engine.dispose()
 
-    def __enter__(self) -> "Catalog":
+    def __enter__(self) -> Catalog:
         return self
 
     def __exit__(self, *exc: object) -> None:
@@ -512,7 +516,7 @@ class Catalog:
         return [Failure(path, reason or "error", message or "") for path, reason, message in rows]
 
 
-def open_catalog(settings: Any) -> Catalog:
+def open_catalog(settings: Settings) -> Catalog:
     """The catalog of ``settings`` (``Settings.catalog_url``)."""
     return Catalog(settings.catalog_url)
 

@@ -11,10 +11,11 @@ import hashlib
 import json
 import os
 import uuid
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any
 
-from recommender.audio import AudioNotFoundError, UnreadableAudioError
+from recommender.errors import AudioNotFoundError, UnreadableAudioError
 
 TRACK_NAMESPACE = uuid.UUID("6f1d7c1e-3b7a-5d3e-9a55-756e646572ff")
 _CHUNK_BYTES = 1 << 20

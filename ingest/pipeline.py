@@ -26,10 +26,11 @@ import os
 import stat
 import sys
 import time
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from itertools import islice
 from pathlib import Path
-from typing import Any, Callable, Iterable, Iterator, Sequence
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -50,8 +51,13 @@ from ingest.catalog import (
 )
 from ingest.identity import content_hash, metadata_signature, track_id
 from ingest.sources import UNSUPPORTED_AUDIO_EXTENSIONS, iter_source
-from recommender.audio import AudioError, CorruptAudioError, UnreadableAudioError, load_audio
+from recommender.audio import load_audio
+from recommender.errors import AudioError, CorruptAudioError, UnreadableAudioError
 from recommender.settings import Settings
+
+if TYPE_CHECKING:
+    from recommender.model import EmotionModel
+    from recommender.store import VectorStore
 
 logger = logging.getLogger(__name__)
 
@@ -90,14 +96,14 @@ def transient_errors(include_qdrant: bool | None = None) -> tuple[type[BaseExcep
 
 
 @functools.lru_cache(maxsize=2)
-def load_model(name: str, lexicon: str | None) -> Any:
+def load_model(name: str, lexicon: str | None) -> EmotionModel:
     """The emotion model, loaded once per process (workers handle many batches)."""
-    from recommender.model import EmotionModel
+    from recommender.model import EmotionModel  # torch: only when a model is needed
 
     return EmotionModel.load(name, lexicon=Path(lexicon) if lexicon else None)
 
 
-def model_for(settings: Settings) -> Any:
+def model_for(settings: Settings) -> EmotionModel:
     return load_model(settings.model, str(settings.lexicon) if settings.lexicon else None)
 
 
@@ -111,14 +117,14 @@ class Ingestor:
             store, whose owner flushes the outbox.
     """
 
-    def __init__(self, settings: Settings, catalog: Catalog, store: Any | None = None, model: Any | None = None) -> None:
+    def __init__(self, settings: Settings, catalog: Catalog, store: VectorStore | None = None, model: EmotionModel | None = None) -> None:
         self.settings = settings
         self.catalog = catalog
         self.store = store
         self._model = model
 
     @property
-    def model(self) -> Any:
+    def model(self) -> EmotionModel:
         """The emotion model (loaded on first use, once per process).
 
         A model that cannot load raises here, before any item is touched: that is a deployment
@@ -243,7 +249,7 @@ class Ingestor:
         return flush_outbox(self.catalog, self.store, batch)
 
 
-def flush_outbox(catalog: Catalog, store: Any, batch: int = 256) -> int:
+def flush_outbox(catalog: Catalog, store: VectorStore, batch: int = 256) -> int:
     """Steps 2-3 of the outbox protocol: vector upserts/deletes, then SQL ``indexed`` (or row removed)."""
     from recommender.store import TrackPoint
 
@@ -265,7 +271,7 @@ def _regular_file(path: str) -> os.stat_result:
     try:
         info = os.stat(path)
     except FileNotFoundError as error:
-        from recommender.audio import AudioNotFoundError
+        from recommender.errors import AudioNotFoundError
 
         raise AudioNotFoundError("no such file", path) from error
     except OSError as error:
@@ -326,7 +332,7 @@ class JobSummary:
     error: str | None = None
 
     @classmethod
-    def from_status(cls, status: JobStatus, seconds: float) -> "JobSummary":
+    def from_status(cls, status: JobStatus, seconds: float) -> JobSummary:
         counts = status.counts
         return cls(
             job_id=status.job_id,

@@ -16,10 +16,13 @@ a race can only cause a harmless extra upsert or delete.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ingest.catalog import Catalog
 from ingest.pipeline import batched, flush_outbox
+
+if TYPE_CHECKING:
+    from recommender.store import VectorStore
 
 
 @dataclass
@@ -51,7 +54,7 @@ class Reconciliation:
         }
 
 
-def reconcile(catalog: Catalog, store: Any, *, repair: bool = False) -> Reconciliation:
+def reconcile(catalog: Catalog, store: VectorStore, *, repair: bool = False) -> Reconciliation:
     """Compare ``catalog`` with ``store``; with ``repair``, fix every difference found."""
     in_store = {
         point.id: (point.payload.get("content_hash"), point.payload.get("model"), point.payload.get("path"))

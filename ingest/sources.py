@@ -15,11 +15,14 @@ import csv
 import json
 import os
 import re
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 import soundfile as sf
+
+from recommender.errors import UndertoneError
 
 # Extensions per libsndfile major format; only formats this libsndfile build reports are used.
 _FORMAT_EXTENSIONS: dict[str, tuple[str, ...]] = {
@@ -63,7 +66,7 @@ _INT = re.compile(r"[-+]?(?:0|[1-9][0-9]*)")
 _FLOAT = re.compile(r"[-+]?(?:0|[1-9][0-9]*)?\.[0-9]+(?:[eE][-+]?[0-9]+)?|[-+]?(?:0|[1-9][0-9]*)[eE][-+]?[0-9]+")
 
 
-class SourceError(ValueError):
+class SourceError(UndertoneError, ValueError):
     """The source as a whole cannot be read (missing, not audio, a manifest without ``path`` ...)."""
 
 

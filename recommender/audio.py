@@ -10,14 +10,24 @@ from __future__ import annotations
 import io
 import math
 import os
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import BinaryIO, Union
+from typing import BinaryIO
 
 import numpy as np
 import soundfile as sf
 
-AudioSource = Union[str, os.PathLike, bytes, BinaryIO]
+from recommender.errors import (
+    AudioNotFoundError,
+    AudioTooLongError,
+    CorruptAudioError,
+    EmptyAudioError,
+    SilentAudioError,
+    UnreadableAudioError,
+)
+
+AudioSource = str | os.PathLike | bytes | BinaryIO
 
 # Silent = even the loudest moments (99th percentile of 25 ms frame levels) stay below this. Judging the
 # loudest frames rather than the whole file keeps quiet-but-real speech with long pauses (some RAVDESS
@@ -26,42 +36,6 @@ SILENCE_DBFS = -60.0
 _BLOCK_FRAMES = 1 << 18
 
 
-class AudioError(ValueError):
-    """A file or buffer that cannot be used as audio. ``reason`` is a short machine-readable code."""
-
-    reason = "audio_error"
-
-    def __init__(self, message: str, source: object = None) -> None:
-        self.source = source
-        super().__init__(f"{_describe(source)}: {message}" if source is not None else message)
-
-
-class AudioNotFoundError(AudioError):
-    reason = "not_found"
-
-
-class UnreadableAudioError(AudioError):
-    """Exists but cannot be opened (permissions, a directory, an I/O error)."""
-
-    reason = "unreadable"
-
-
-class EmptyAudioError(AudioError):
-    reason = "empty"
-
-
-class CorruptAudioError(AudioError):
-    """Not audio at all, truncated, or decodes to invalid samples."""
-
-    reason = "corrupt"
-
-
-class SilentAudioError(AudioError):
-    reason = "silent"
-
-
-class AudioTooLongError(AudioError):
-    reason = "too_long"
 
 
 @dataclass(frozen=True)
@@ -73,13 +47,6 @@ class AudioInfo:
     channels: int
     format: str
 
-
-def _describe(source: object) -> str:
-    if isinstance(source, (str, os.PathLike)):
-        return str(source)
-    if isinstance(source, (bytes, bytearray)):
-        return f"<{len(source)} bytes>"
-    return getattr(source, "name", None) or "<audio buffer>"
 
 
 def _open(source: AudioSource) -> sf.SoundFile:
@@ -137,12 +104,35 @@ def load_audio(
             raise AudioTooLongError(
                 f"is {frames / rate / 60:.1f} min long; the limit is {max_seconds / 60:.1f} min", source
             )
-        try:
-            blocks = [_to_mono(block) for block in handle.blocks(blocksize=_BLOCK_FRAMES, dtype="float32", always_2d=True)]
-        except (sf.LibsndfileError, RuntimeError) as error:
-            raise CorruptAudioError(f"decoding failed, the file may be truncated ({error})", source) from error
+        blocks = list(_mono_blocks(handle, _BLOCK_FRAMES, source))
     waveform = np.concatenate(blocks) if blocks else np.zeros(0, np.float32)
     return prepare_waveform(waveform, rate, sample_rate, source=source, max_seconds=max_seconds, allow_silence=allow_silence)
+
+
+def stream_audio(source: AudioSource, sample_rate: int = 16000, *, block_seconds: float = 300.0) -> Iterator[np.ndarray]:
+    """Decode ``source`` about ``block_seconds`` at a time: mono float32 blocks at ``sample_rate``.
+
+    For recordings too long to hold whole (each block is resampled on its own). No length or silence
+    checks: those are the caller's, unlike :func:`load_audio`.
+
+    Raises:
+        AudioError: One of its subclasses, saying what is wrong with the input.
+    """
+    with _open(source) as handle:
+        rate = handle.samplerate
+        for block in _mono_blocks(handle, max(1, int(block_seconds * rate)), source):
+            if not np.isfinite(block).all():
+                raise CorruptAudioError("contains NaN or infinite samples", source)
+            yield resample(block, rate, sample_rate)
+
+
+def _mono_blocks(handle: sf.SoundFile, frames: int, source: AudioSource) -> Iterator[np.ndarray]:
+    """The one decoding loop: ``frames`` at a time, mixed down to mono float32."""
+    try:
+        for block in handle.blocks(blocksize=frames, dtype="float32", always_2d=True):
+            yield _to_mono(block)
+    except (sf.LibsndfileError, RuntimeError) as error:
+        raise CorruptAudioError(f"decoding failed, the file may be truncated ({error})", source) from error
 
 
 def prepare_waveform(

@@ -20,11 +20,13 @@ import shutil
 import subprocess
 import tempfile
 import zipfile
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Literal
+from typing import Literal
 
 from recommender.emotion import LABEL_SETS, EmotionSpace
+from recommender.errors import CorpusMissingError, UsageError
 from recommender.settings import default_data_dir
 
 logger = logging.getLogger(__name__)
@@ -60,10 +62,6 @@ class LabelledClip:
     corpus: str
     soft_labels: dict[str, float] | None = None
     fold: int | None = None
-
-
-class CorpusMissingError(FileNotFoundError):
-    pass
 
 
 def _require(path: Path) -> Path:
@@ -176,7 +174,7 @@ def load_corpus(name: str, split: Split | None = None, data_dir: Path | None = N
     try:
         loader = CORPORA[name]
     except KeyError:
-        raise KeyError(f"unknown corpus {name!r}; known: {sorted(CORPORA)}") from None
+        raise UsageError(f"unknown corpus {name!r}; known: {sorted(CORPORA)}") from None
     clips = loader(data_dir)
     return [clip for clip in clips if split is None or clip.split == split]
 

@@ -15,11 +15,13 @@ from __future__ import annotations
 
 import csv
 import math
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterable, Mapping, Sequence
 
 import numpy as np
+
+from recommender.errors import ConfigError, UnknownEmotionError
 
 VA = tuple[float, float]
 
@@ -74,13 +76,6 @@ LABEL_SETS: dict[str, tuple[str, ...]] = {
 MAX_DISTANCE = math.sqrt(2.0)
 
 
-class UnknownEmotionError(KeyError):
-    """An emotion word that neither the built-in vocabulary nor the lexicon knows."""
-
-    def __str__(self) -> str:
-        return str(self.args[0])
-
-
 def load_lexicon(path: str | Path) -> dict[str, VA]:
     """Read an NRC-VAD lexicon (tab-separated ``Word Valence Arousal [Dominance]``, header optional)."""
     entries: dict[str, VA] = {}
@@ -93,7 +88,7 @@ def load_lexicon(path: str | Path) -> dict[str, VA]:
             except ValueError:
                 continue  # header line
     if not entries:
-        raise ValueError(f"{path}: no 'word<TAB>valence<TAB>arousal' rows found")
+        raise ConfigError(f"{path}: no 'word<TAB>valence<TAB>arousal' rows found")
     return entries
 
 
@@ -124,7 +119,7 @@ class EmotionSpace:
     lexicon: Mapping[str, VA] | None = None
 
     @classmethod
-    def default(cls, lexicon_path: str | Path | None = None) -> "EmotionSpace":
+    def default(cls, lexicon_path: str | Path | None = None) -> EmotionSpace:
         return cls(dict(BUILTIN_VA), load_lexicon(lexicon_path) if lexicon_path else None)
 
     def __contains__(self, word: str) -> bool:

@@ -11,13 +11,14 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Sequence
 
 import numpy as np
 from tqdm import tqdm
 
-from recommender.audio import AudioError, load_audio
+from recommender.audio import load_audio
+from recommender.errors import AudioError
 from recommender.towers.base import Tower
 
 logger = logging.getLogger(__name__)

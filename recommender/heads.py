@@ -78,7 +78,7 @@ class MLPHead(nn.Module):
 class LinearVAHead(nn.Module):
     """Standardise features, then one linear map to pre-sigmoid valence/arousal.
 
-    Its weights come from :func:`recommender.training.fit_ridge_va` (ridge regression in logit space),
+    Its weights come from :func:`recommender.ridge.fit_ridge_va` (ridge regression in logit space),
     not from gradient descent.
     """
 

@@ -15,8 +15,8 @@ items of the batch (see :func:`sample_negatives`). The variants:
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable
 
 import torch
 import torch.nn.functional as F

@@ -15,20 +15,22 @@ import dataclasses
 import functools
 import hashlib
 import json
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Mapping, Sequence
+from typing import Any
 
 import numpy as np
 import torch
 from safetensors.torch import load_file, save, save_file
 
 from recommender.audio import prepare_waveform
+from recommender.config_io import dataclass_from_dict
 from recommender.emotion import BUILTIN_VA, LABEL_SETS, EmotionSpace
+from recommender.errors import ModelNotFoundError, UsageError
 from recommender.heads import EmotionHeads, HeadConfig
 from recommender.towers.base import Tower, build_tower
 from recommender.towers.tag import VATagTower
-
 
 PACKAGE_DIR = Path(__file__).resolve().parent
 BUILTIN_DIR = PACKAGE_DIR / "weights" / "default"
@@ -99,31 +101,20 @@ class ModelConfig:
             raise ValueError(f"model config names no tower for {sorted(missing)}")
 
     @classmethod
-    def from_dict(cls, data: Mapping[str, Any]) -> "ModelConfig":
-        data = dict(data)
-        text = dict(data.pop("text", {}))
-        if "templates" in text:
-            text["templates"] = tuple(text["templates"])
-        return cls(
-            towers={modality: TowerSpec(**spec) for modality, spec in data.pop("towers").items()},
-            heads=HeadConfig(**data.pop("heads", {})),
-            speech_labels=tuple(data.pop("speech_labels", LABEL_SETS["ravdess"])),
-            mood_labels=tuple(data.pop("mood_labels", LABEL_SETS["gems9"])),
-            text=TextConfig(**text),
-            **data,
-        )
+    def from_dict(cls, data: Mapping[str, Any]) -> ModelConfig:
+        return dataclass_from_dict(cls, data)
 
     @classmethod
-    def from_file(cls, path: str | Path) -> "ModelConfig":
+    def from_file(cls, path: str | Path) -> ModelConfig:
         return cls.from_dict(json.loads(Path(path).read_text(encoding="utf-8")))
 
     @classmethod
-    def named(cls, name: str) -> "ModelConfig":
+    def named(cls, name: str) -> ModelConfig:
         """One of the architectures shipped in ``recommender/model_configs/`` (e.g. ``default``)."""
         path = MODEL_CONFIGS_DIR / f"{name}.json"
         if not path.is_file():
             known = sorted(p.stem for p in MODEL_CONFIGS_DIR.glob("*.json"))
-            raise FileNotFoundError(f"no model config named {name!r}; known: {known}")
+            raise ModelNotFoundError(f"no model config named {name!r}; known: {known}")
         return cls.from_file(path)
 
     def to_dict(self) -> dict[str, Any]:
@@ -173,7 +164,7 @@ class EmotionModel:
     @classmethod
     def from_config(
         cls, config: ModelConfig | str | Path = "default", *, lexicon: Path | None = None, seed: int = 0
-    ) -> "EmotionModel":
+    ) -> EmotionModel:
         """An untrained model (heads randomly initialised from ``seed``).
 
         Args:
@@ -195,20 +186,20 @@ class EmotionModel:
         return model
 
     @classmethod
-    def load(cls, name_or_path: str | Path = "builtin", *, lexicon: Path | None = None) -> "EmotionModel":
+    def load(cls, name_or_path: str | Path = "builtin", *, lexicon: Path | None = None) -> EmotionModel:
         """A trained model: ``builtin`` (shipped with Undertone) or a directory with config + weights."""
         directory = BUILTIN_DIR if str(name_or_path) == "builtin" else Path(name_or_path).expanduser()
         config_path, weights_path = directory / CONFIG_FILE, directory / WEIGHTS_FILE
         for path in (config_path, weights_path):
             if not path.is_file():
-                raise FileNotFoundError(f"{path} not found: a model directory holds {CONFIG_FILE} and {WEIGHTS_FILE}")
+                raise ModelNotFoundError(f"{path} not found: a model directory holds {CONFIG_FILE} and {WEIGHTS_FILE}")
         config = ModelConfig.from_file(config_path)
         heads = build_heads(config)
         heads.load_state_dict(load_file(weights_path))
         return cls(config, heads, EmotionSpace.default(lexicon), _digest(heads))
 
     @classmethod
-    def from_heads(cls, config: ModelConfig, heads: EmotionHeads, *, lexicon: Path | None = None) -> "EmotionModel":
+    def from_heads(cls, config: ModelConfig, heads: EmotionHeads, *, lexicon: Path | None = None) -> EmotionModel:
         """A model from freshly trained heads (``config`` must know every tower dim)."""
         return cls(config, heads, EmotionSpace.default(lexicon), _digest(heads))
 
@@ -317,7 +308,7 @@ class EmotionModel:
     def analyze_text(self, text: str) -> Analysis:
         """Place free text zero-shot: prompt similarities -> label distribution -> VA -> tag branch."""
         if not text or not text.strip():
-            raise ValueError("text query is empty")
+            raise UsageError("text query is empty")
         vector = np.asarray(self.text_tower.embed(text), np.float64)
         similarities = self._prompt_vectors @ (vector / np.linalg.norm(vector))
         probabilities = _softmax(similarities / self.config.text.temperature)
@@ -338,7 +329,7 @@ class EmotionModel:
         """Place a valence-arousal point (both in [0, 1])."""
         for name, value in (("valence", valence), ("arousal", arousal)):
             if not 0.0 <= float(value) <= 1.0:
-                raise ValueError(f"{name} must be within [0, 1], got {value}")
+                raise UsageError(f"{name} must be within [0, 1], got {value}")
         features = tag_features(self.tag_tower, np.array([[valence, arousal]]), self.space)[0]
         return self._tag_analysis(features, float(valence), float(arousal))
 

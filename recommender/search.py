@@ -16,17 +16,19 @@ diversity pass then keeps at most ``per_artist`` tracks of any one artist.
 from __future__ import annotations
 
 import logging
-import math
 import os
 import time
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, BinaryIO, Iterable, Mapping, Sequence, Union
+from typing import Any, BinaryIO
 
 import numpy as np
 
 from recommender.audio import load_audio, prepare_waveform
 from recommender.emotion import va_similarity
+from recommender.errors import EmptyCatalogError, ModelMismatchError, UsageError
+from recommender.explain import explain, payload_va
 from recommender.model import Analysis, EmotionModel
 from recommender.settings import Settings
 from recommender.store import Hit, VectorStore, Where, open_vector_store
@@ -34,18 +36,7 @@ from recommender.towers.base import torch_threads
 
 logger = logging.getLogger(__name__)
 
-SpeechInput = Union[str, os.PathLike, bytes, BinaryIO, np.ndarray]
-
-
-class EmptyCatalogError(LookupError):
-    """The store holds no tracks to recommend."""
-
-    def __str__(self) -> str:
-        return str(self.args[0])
-
-
-class ModelMismatchError(ValueError):
-    """The store's vectors come from a model with another joint space."""
+SpeechInput = str | os.PathLike | bytes | BinaryIO | np.ndarray
 
 
 @dataclass(frozen=True)
@@ -157,7 +148,7 @@ class Recommender:
         settings: Settings | None = None,
         model: EmotionModel | None = None,
         config: SearchConfig | None = None,
-    ) -> "Recommender":
+    ) -> Recommender:
         """Load the model and open the store.
 
         Args:
@@ -230,9 +221,9 @@ class Recommender:
     def _check_single_kind(**queries: Any) -> None:
         given = [name for name, value in queries.items() if value is not None]
         if not given:
-            raise ValueError("nothing to search for: give speech, text, emotion or va")
+            raise UsageError("nothing to search for: give speech, text, emotion or va")
         if len(given) > 1 and set(given) != {"speech", "text"}:
-            raise ValueError(f"give one kind of query (speech, optionally with its text), not {' + '.join(given)}")
+            raise UsageError(f"give one kind of query (speech, optionally with its text), not {' + '.join(given)}")
 
     def search(
         self,
@@ -298,9 +289,9 @@ class Recommender:
         """Rank the catalog for an already analysed query (``exclude``: track ids to leave out;
         ``timings`` receives ``search`` and ``rerank`` seconds)."""
         if k < 1:
-            raise ValueError(f"k must be at least 1, got {k}")
+            raise UsageError(f"k must be at least 1, got {k}")
         if per_artist is not None and per_artist < 1:
-            raise ValueError(f"per_artist must be at least 1, got {per_artist}")
+            raise UsageError(f"per_artist must be at least 1, got {per_artist}")
         alpha = self.config.alpha if rerank is None else _check_alpha(rerank)
         excluded = set(exclude)
         pool = max(self.config.candidate_factor * k, self.config.min_candidates) + len(excluded)
@@ -325,7 +316,7 @@ class Recommender:
     def close(self) -> None:
         self.store.close()
 
-    def __enter__(self) -> "Recommender":
+    def __enter__(self) -> Recommender:
         return self
 
     def __exit__(self, *exc_info: object) -> None:
@@ -364,14 +355,14 @@ class _Stopwatch:
 
 def _check_alpha(alpha: float) -> float:
     if not 0.0 <= float(alpha) <= 1.0:
-        raise ValueError(f"rerank alpha must be within [0, 1], got {alpha}")
+        raise UsageError(f"rerank alpha must be within [0, 1], got {alpha}")
     return float(alpha)
 
 
 def _va_pair(va: Sequence[float]) -> tuple[float, float]:
     values = [float(x) for x in va]
     if len(values) != 2:
-        raise ValueError(f"va is a (valence, arousal) pair, got {len(values)} numbers")
+        raise UsageError(f"va is a (valence, arousal) pair, got {len(values)} numbers")
     return values[0], values[1]
 
 
@@ -390,7 +381,7 @@ def _blend(hits: list[Hit], analysis: Analysis, alpha: float) -> list[_Candidate
     if not hits:
         return []
     cosine = np.array([hit.score for hit in hits])
-    track_va = np.array([_payload_va(hit.payload) for hit in hits])
+    track_va = np.array([payload_va(hit.payload) for hit in hits])
     va_match = np.asarray(va_similarity((analysis.valence, analysis.arousal), track_va), dtype=np.float64).reshape(-1)
     scores = np.where(np.isnan(va_match), cosine, (1.0 - alpha) * cosine + alpha * va_match)
     order = np.argsort(-scores, kind="stable")
@@ -413,14 +404,6 @@ def _result(candidate: _Candidate, analysis: Analysis, alpha: float, query_kind:
     )
 
 
-def _payload_va(payload: Mapping[str, Any]) -> tuple[float, float]:
-    """The track's stored (valence, arousal), NaN when missing or not numbers."""
-    try:
-        return float(payload["valence"]), float(payload["arousal"])
-    except (KeyError, TypeError, ValueError):
-        return math.nan, math.nan
-
-
 def _cap_per_artist(candidates: list[_Candidate], limit: int) -> list[_Candidate]:
     """Keep at most ``limit`` per artist, in order (tracks without an artist are never capped)."""
     seen: dict[str, int] = {}
@@ -434,40 +417,3 @@ def _cap_per_artist(candidates: list[_Candidate], limit: int) -> list[_Candidate
             seen[key] = seen.get(key, 0) + 1
         kept.append(candidate)
     return kept
-
-
-# -- explanations -------------------------------------------------------------------------------------
-
-
-def describe_va(valence: float, arousal: float) -> str:
-    """Words for a VA point, e.g. ``negative, low-arousal``."""
-    tone = "negative" if valence < 0.4 else "positive" if valence > 0.6 else "neutral"
-    energy = "low-arousal" if arousal < 0.4 else "high-arousal" if arousal > 0.6 else "mid-arousal"
-    return f"{tone}, {energy}"
-
-
-def _top_labels(distribution: Mapping[str, float] | None, n: int = 2) -> str:
-    if not distribution:
-        return ""
-    ranked = sorted(distribution.items(), key=lambda item: -float(item[1]))
-    best = float(ranked[0][1])
-    # A second label is worth naming only when the model hesitated between the two.
-    names = [label for label, p in ranked[:n] if float(p) >= 0.5 * best]
-    return "/".join(label.replace("_", " ") for label in names)
-
-
-def explain(analysis: Analysis, payload: Mapping[str, Any], parts: Mapping[str, float | None], query_kind: str = "query") -> str:
-    """One sentence on why a track matches, e.g.
-    ``calm (positive, low-arousal) speech -> track predicted tenderness/calmness (V 0.71, A 0.22); cosine 0.83, VA match 0.91``.
-    """
-    heard = _top_labels(analysis.emotions, 1)
-    query = f"{heard} ({describe_va(analysis.valence, analysis.arousal)}) {query_kind}" if heard else f"{describe_va(analysis.valence, analysis.arousal)} {query_kind}"
-    moods = _top_labels(payload.get("moods")) or str(payload.get("mood") or "")
-    valence, arousal = _payload_va(payload)
-    track = "track predicted " + (moods or "(no mood stored)")
-    if not math.isnan(valence):
-        track += f" (V {valence:.2f}, A {arousal:.2f})"
-    numbers = f"cosine {parts['cosine']:.2f}"
-    if parts.get("va_similarity") is not None:
-        numbers += f", VA match {parts['va_similarity']:.2f}"
-    return f"{query} -> {track}; {numbers}"

@@ -2,34 +2,48 @@
 
 The TOML file is ``$UNDERTONE_CONFIG`` or ``~/.config/undertone/config.toml``; keys are the field names
 below (e.g. ``store = "/data/undertone"``, ``qdrant_url = "http://qdrant:6333"``). Every field also
-reads ``UNDERTONE_<FIELD>`` from the environment (``UNDERTONE_QDRANT_URL`` ...).
+reads ``UNDERTONE_<FIELD>`` from the environment (``UNDERTONE_QDRANT_URL`` ...). Every process reads the
+same object: the command line, the dashboard and the ingestion workers.
 """
 
 from __future__ import annotations
 
-import dataclasses
 import os
-import tomllib
-from dataclasses import dataclass, field, fields
+from contextvars import ContextVar
 from pathlib import Path
 from typing import Any
 
+from pydantic import Field, ValidationError, field_validator
+from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict, TomlConfigSettingsSource
+
+from recommender.errors import ConfigError
+
 ENV_PREFIX = "UNDERTONE_"
+
+# The TOML file of the ``Settings.load`` call in progress (pydantic builds sources in a classmethod).
+_config_file: ContextVar[Path | None] = ContextVar("undertone_config_file", default=None)
 
 
 def _default_store() -> Path:
     return Path.home() / ".undertone"
 
 
-@dataclass(frozen=True)
-class Settings:
+def _user_config() -> Path:
+    return Path.home() / ".config" / "undertone" / "config.toml"
+
+
+class Settings(BaseSettings):
     """Where Undertone keeps things and which services it talks to.
 
     Attributes:
         store: Directory of the embedded default (Qdrant engine + SQLite catalog live under it).
         qdrant_url: Qdrant server URL; when set, vectors go to the server instead of the store.
         database_url: SQLAlchemy URL of the catalog database; defaults to SQLite under ``store``.
-        redis_url: Celery broker/result backend; when unset, ingestion runs in-process.
+        redis_url: Celery broker; when unset, ingestion runs in-process.
+        queue: Celery queue the ingestion tasks go through (one per deployment, or per test run).
+        visibility_timeout: Seconds before a task taken by a vanished worker is handed to another
+            (longer than any batch takes, or batches run twice).
+        worker_threads: Torch threads per worker process.
         collection: Qdrant collection name.
         model: Emotion model to load: ``builtin`` or a directory holding ``config.json``.
         data_dir: Labelled corpora for training/evaluation (``../shared/data`` layout).
@@ -38,10 +52,15 @@ class Settings:
         max_query_seconds: Longer speech queries are refused by ``search`` (``timeline`` has its own).
     """
 
-    store: Path = field(default_factory=_default_store)
+    model_config = SettingsConfigDict(env_prefix=ENV_PREFIX, env_ignore_empty=True, extra="forbid", frozen=True)
+
+    store: Path = Field(default_factory=_default_store)
     qdrant_url: str | None = None
     database_url: str | None = None
     redis_url: str | None = None
+    queue: str = "undertone"
+    visibility_timeout: float = 3600.0
+    worker_threads: int = 1
     collection: str = "tracks"
     model: str = "builtin"
     data_dir: Path | None = None
@@ -49,23 +68,39 @@ class Settings:
     max_track_seconds: float = 1200.0
     max_query_seconds: float = 600.0
 
+    @field_validator("store", "data_dir", "lexicon", mode="after")
     @classmethod
-    def load(cls, config_file: str | Path | None = None, **overrides: Any) -> "Settings":
-        """Build settings from the TOML file, the environment and ``overrides`` (None values ignored)."""
-        values: dict[str, Any] = {}
-        path = Path(config_file or os.environ.get(ENV_PREFIX + "CONFIG") or _user_config())
-        if path.is_file():
-            with path.open("rb") as handle:
-                values.update(tomllib.load(handle))
-        for spec in fields(cls):
-            env = os.environ.get(ENV_PREFIX + spec.name.upper())
-            if env not in (None, ""):
-                values[spec.name] = env
-        values.update({k: v for k, v in overrides.items() if v is not None})
-        unknown = set(values) - {f.name for f in fields(cls)}
-        if unknown:
-            raise ValueError(f"unknown setting(s) {sorted(unknown)} in {path if path.is_file() else 'arguments'}")
-        return cls(**{name: _coerce(name, value) for name, value in values.items()})
+    def _expand_user(cls, value: Path | None) -> Path | None:
+        return value.expanduser() if value is not None else None
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        config_file = _config_file.get() or Path(os.environ.get(ENV_PREFIX + "CONFIG") or _user_config())
+        if not _readable(config_file):
+            return init_settings, env_settings
+        return init_settings, env_settings, TomlConfigSettingsSource(settings_cls, toml_file=config_file)
+
+    @classmethod
+    def load(cls, config_file: str | Path | None = None, **overrides: Any) -> Settings:
+        """Build settings from the TOML file, the environment and ``overrides`` (None values ignored).
+
+        Raises:
+            ConfigError: An unknown key or a value of the wrong type, naming where it came from.
+        """
+        token = _config_file.set(Path(config_file) if config_file else None)
+        try:
+            return cls(**{key: value for key, value in overrides.items() if value is not None})
+        except ValidationError as error:
+            raise ConfigError(f"invalid settings: {_describe(error)}") from None
+        finally:
+            _config_file.reset(token)
 
     @property
     def catalog_url(self) -> str:
@@ -77,26 +112,27 @@ class Settings:
         """Directory of the embedded Qdrant engine."""
         return self.store / "vectors"
 
-    def replace(self, **changes: Any) -> "Settings":
-        return dataclasses.replace(self, **{k: _coerce(k, v) for k, v in changes.items()})
+    def replace(self, **changes: Any) -> Settings:
+        """A copy with ``changes`` applied and validated (the environment is not read again)."""
+        try:
+            return type(self).model_validate({**self.model_dump(), **changes})
+        except ValidationError as error:
+            raise ConfigError(f"invalid settings: {_describe(error)}") from None
 
 
-def _user_config() -> Path:
-    return Path.home() / ".config" / "undertone" / "config.toml"
+def _readable(path: Path) -> bool:
+    """A config file we may read; an unreadable home (a process that dropped privileges) counts as none."""
+    try:
+        return path.is_file() and os.access(path, os.R_OK)
+    except OSError:
+        return False
 
 
-_PATH_FIELDS = {"store", "data_dir", "lexicon"}
-_FLOAT_FIELDS = {"max_track_seconds", "max_query_seconds"}
-
-
-def _coerce(name: str, value: Any) -> Any:
-    if value is None:
-        return None
-    if name in _PATH_FIELDS:
-        return Path(value).expanduser()
-    if name in _FLOAT_FIELDS:
-        return float(value)
-    return value
+def _describe(error: ValidationError) -> str:
+    return "; ".join(
+        f"{'.'.join(str(part) for part in item['loc'])}: {'unknown setting' if item['type'] == 'extra_forbidden' else item['msg']}"
+        for item in error.errors()
+    )
 
 
 def default_data_dir() -> Path:

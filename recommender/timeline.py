@@ -19,19 +19,21 @@ from __future__ import annotations
 
 import math
 import os
-import threading
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Iterator, Sequence
+from typing import Any
 
 import numpy as np
-import soundfile as sf
 
-from recommender.audio import AudioTooLongError, CorruptAudioError, SilentAudioError, audio_info, resample
+from recommender.audio import audio_info, stream_audio
+from recommender.errors import AudioTooLongError, SilentAudioError
+from recommender.explain import describe_va
 from recommender.model import Analysis
-from recommender.search import Recommender, Result, describe_va
+from recommender.search import Recommender, Result
 from recommender.store import Where
 from recommender.towers.base import torch_threads
+from recommender.towers.speech_features import SilenceTrimmer, SileroVAD
 
 VAD_SAMPLE_RATE = 16000
 
@@ -233,7 +235,7 @@ def speech_segments(
     """``(start seconds, 16 kHz waveform)`` of each speech segment, decoding chunk by chunk."""
     buffer = np.zeros(0, np.float32)
     buffer_start = 0  # absolute sample index (16 kHz) of buffer[0]
-    chunks = list_chunks(source, config.chunk_seconds)
+    chunks = stream_audio(source, VAD_SAMPLE_RATE, block_seconds=config.chunk_seconds)
     chunk = next(chunks, None)
     while chunk is not None:
         following = next(chunks, None)
@@ -251,57 +253,24 @@ def speech_segments(
         chunk = following
 
 
-def list_chunks(source: str | os.PathLike, chunk_seconds: float) -> Iterator[np.ndarray]:
-    """Mono float32 16 kHz chunks of about ``chunk_seconds`` (each resampled on its own)."""
-    with sf.SoundFile(os.fspath(source)) as handle:
-        frames_per_chunk = max(1, int(chunk_seconds * handle.samplerate))
-        try:
-            for block in handle.blocks(blocksize=frames_per_chunk, dtype="float32", always_2d=True):
-                mono = block.mean(axis=1, dtype=np.float32)
-                if not np.isfinite(mono).all():
-                    raise CorruptAudioError("contains NaN or infinite samples", source)
-                yield resample(mono, handle.samplerate, VAD_SAMPLE_RATE)
-        except (sf.LibsndfileError, RuntimeError) as error:
-            raise CorruptAudioError(f"decoding failed, the file may be truncated ({error})", source) from error
-
-
-class _SileroVAD:
-    """The silero-vad model, loaded once per process."""
-
-    _model: Any = None
-    _lock = threading.Lock()
-
-    @classmethod
-    def model(cls) -> Any:
-        with cls._lock:
-            if cls._model is None:
-                import torch
-
-                # Importing silero_vad sets torch.set_num_threads(1) process-wide; keep the caller's setting.
-                threads = torch.get_num_threads()
-                import silero_vad
-
-                torch.set_num_threads(threads)
-                cls._model = silero_vad.load_silero_vad()
-            return cls._model
-
-
 def detect_speech(waveform: np.ndarray, config: TimelineConfig) -> list[tuple[int, int]]:
-    """Speech runs ``(start, end)`` in samples of a 16 kHz waveform (silero-vad)."""
-    if waveform.size < 512:
+    """Speech runs ``(start, end)`` in samples of a 16 kHz waveform: silero-vad's rules on the speech tower's VAD."""
+    if waveform.size < SileroVAD.CHUNK:
         return []
     import torch
-    from silero_vad import get_speech_timestamps
 
-    # Silero steps a small RNN 512 samples at a time: one thread (~1.5 ms per window here; 20-70 ms with two).
-    with torch_threads(1), torch.inference_mode():
-        runs = get_speech_timestamps(
-            torch.from_numpy(np.ascontiguousarray(waveform)),
-            _SileroVAD.model(),
-            threshold=config.vad_threshold,
-            sampling_rate=VAD_SAMPLE_RATE,
-            min_silence_duration_ms=int(config.min_pause_seconds * 1000),
-        )
+    vad = SilenceTrimmer.vad()  # loads silero_vad first, which keeps the import below from resetting torch's threads
+    from silero_vad import get_speech_timestamps_from_probs
+
+    with torch.inference_mode():
+        probabilities = vad(torch.from_numpy(np.ascontiguousarray(waveform)))
+    runs = get_speech_timestamps_from_probs(
+        probabilities.tolist(),
+        sampling_rate=VAD_SAMPLE_RATE,
+        threshold=config.vad_threshold,
+        min_silence_duration_ms=int(config.min_pause_seconds * 1000),
+        audio_length_samples=waveform.size,
+    )
     return [(int(run["start"]), int(run["end"])) for run in runs]
 
 

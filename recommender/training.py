@@ -14,41 +14,30 @@ from __future__ import annotations
 import dataclasses
 import json
 import logging
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 from tqdm import trange
 
+from recommender.config_io import dataclass_from_dict
 from recommender.data import LabelledClip, load_corpus
 from recommender.emotion import LABEL_SETS, EmotionSpace
+from recommender.errors import UsageError
 from recommender.features import FeatureCache
 from recommender.heads import EmotionHeads, LinearVAHead
 from recommender.losses import JointBatch, LossConfig, retrieval_loss
 from recommender.model import EmotionModel, ModelConfig, _resolve_config, build_heads, tag_features
+from recommender.ridge import RidgeConfig, fit_ridge_va
 from recommender.towers.base import Tower, build_tower, torch_threads
 
 logger = logging.getLogger(__name__)
 
 TRAINING_CONFIGS_DIR = Path(__file__).resolve().parent / "model_configs" / "training"
-
-
-@dataclass
-class RidgeConfig:
-    """Closed-form fit of a ``ridge`` music VA head (see :func:`fit_ridge_va`).
-
-    Attributes:
-        alphas: Candidate regularisation strengths (on standardised features).
-        folds: Cross-validation folds.
-        repeats: Repetitions of the k-fold split with different shuffles.
-    """
-
-    alphas: tuple[float, ...] = tuple(float(a) for a in np.logspace(0, 5, 16))
-    folds: int = 5
-    repeats: int = 4
 
 
 @dataclass
@@ -96,33 +85,23 @@ class TrainConfig:
     seed: int = 0
 
     @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> "TrainConfig":
-        data = dict(data)
-        losses = dict(data.pop("losses", {}))
-        if "sp_weights" in losses:
-            losses["sp_weights"] = tuple(losses["sp_weights"])
-        ridge = dict(data.pop("ridge", {}))
-        if "alphas" in ridge:
-            ridge["alphas"] = tuple(ridge["alphas"])
-        for key in ("speech_corpora", "music_corpora"):
-            if key in data:
-                data[key] = tuple(data[key])
-        return cls(losses=LossConfig(**losses), ridge=RidgeConfig(**ridge), **data)
+    def from_dict(cls, data: dict[str, Any]) -> TrainConfig:
+        return dataclass_from_dict(cls, data)
 
     @classmethod
-    def from_file(cls, path: str | Path) -> "TrainConfig":
+    def from_file(cls, path: str | Path) -> TrainConfig:
         """A JSON file, or the name of one in ``recommender/model_configs/training/``."""
         path = Path(path)
         if not path.is_file() and (TRAINING_CONFIGS_DIR / f"{path}.json").is_file():
             path = TRAINING_CONFIGS_DIR / f"{path}.json"
         if not path.is_file():
-            raise FileNotFoundError(f"training config {path} not found")
+            raise UsageError(f"training config {path} not found")
         return cls.from_dict(json.loads(path.read_text(encoding="utf-8")))
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
 
-    def replace(self, **changes: Any) -> "TrainConfig":
+    def replace(self, **changes: Any) -> TrainConfig:
         return dataclasses.replace(self, **changes)
 
     def model_config(self) -> ModelConfig:
@@ -159,11 +138,11 @@ class FeatureSet:
                     targets[row], mask[row] = votes / votes.sum(), True
         return targets, mask
 
-    def subset(self, rows: Sequence[int]) -> "FeatureSet":
+    def subset(self, rows: Sequence[int]) -> FeatureSet:
         return FeatureSet(self.features[list(rows)], [self.clips[row] for row in rows])
 
     @staticmethod
-    def concat(sets: Sequence["FeatureSet"]) -> "FeatureSet":
+    def concat(sets: Sequence[FeatureSet]) -> FeatureSet:
         return FeatureSet(np.concatenate([s.features for s in sets]), [clip for s in sets for clip in s.clips])
 
 
@@ -344,78 +323,6 @@ def _train_heads(
     if ridge_va:
         fit_ridge_va(heads.music_va, music.features, music.va, config.ridge, seed=config.seed)
     return TrainResult(heads.eval(), history)
-
-
-def fit_ridge_va(head: LinearVAHead, features: np.ndarray, va: np.ndarray, config: RidgeConfig, seed: int = 0) -> tuple[float, float]:
-    """Fit a linear VA head by ridge regression on logit(VA), one regularisation strength per axis.
-
-    Each axis' strength comes from repeated k-fold cross-validation with the one-standard-error rule:
-    the strongest regularisation whose mean held-out error is within one standard error of the best.
-    With ~100 labelled tracks this keeps the weakly predictable valence close to the training mean
-    instead of fitting noise.
-
-    Returns:
-        The chosen (valence, arousal) strengths.
-    """
-    x = np.asarray(features, np.float64)
-    y = _logit(np.asarray(va, np.float64))
-    alphas = np.asarray(config.alphas, np.float64)
-    rng = np.random.default_rng(seed)
-    errors = []  # (splits, alphas, 2)
-    for _ in range(config.repeats):
-        order = rng.permutation(len(x))
-        for fold in np.array_split(order, config.folds):
-            train = np.setdiff1d(order, fold)
-            predictions = _ridge_path(x[train], y[train], x[fold], alphas)  # (alphas, n_fold, 2)
-            errors.append(((predictions - y[fold]) ** 2).mean(axis=1))
-    errors = np.stack(errors)
-    mean, standard_error = errors.mean(0), errors.std(0) / np.sqrt(len(errors))
-    chosen = []
-    for axis in range(2):
-        best = int(mean[:, axis].argmin())
-        within = np.flatnonzero(mean[:, axis] <= mean[best, axis] + standard_error[best, axis])
-        chosen.append(float(alphas[within.max()]))
-    centre, scale = x.mean(0), _scale(x)
-    weights, bias = [], []
-    for axis, alpha in enumerate(chosen):
-        w, b = _ridge((x - centre) / scale, y[:, axis], alpha)
-        weights.append(w)
-        bias.append(b)
-    with torch.no_grad():
-        head.mean.copy_(torch.as_tensor(centre, dtype=torch.float32))
-        head.scale.copy_(torch.as_tensor(scale, dtype=torch.float32))
-        head.linear.weight.copy_(torch.as_tensor(np.stack(weights), dtype=torch.float32))
-        head.linear.bias.copy_(torch.as_tensor(bias, dtype=torch.float32))
-    return chosen[0], chosen[1]
-
-
-def _logit(p: np.ndarray) -> np.ndarray:
-    p = np.clip(p, 1e-3, 1 - 1e-3)
-    return np.log(p / (1 - p))
-
-
-def _scale(x: np.ndarray) -> np.ndarray:
-    scale = x.std(0)
-    return np.where(scale > 1e-8, scale, 1.0)
-
-
-def _ridge(z: np.ndarray, y: np.ndarray, alpha: float) -> tuple[np.ndarray, float]:
-    """Weights and intercept of ridge regression on standardised ``z``."""
-    offset = y.mean()
-    w = np.linalg.solve(z.T @ z + alpha * np.eye(z.shape[1]), z.T @ (y - offset))
-    return w, float(offset)
-
-
-def _ridge_path(x: np.ndarray, y: np.ndarray, x_eval: np.ndarray, alphas: np.ndarray) -> np.ndarray:
-    """Predictions on ``x_eval`` for every alpha at once (one SVD of the standardised training data)."""
-    centre, scale = x.mean(0), _scale(x)
-    z, z_eval = (x - centre) / scale, (x_eval - centre) / scale
-    u, s, vt = np.linalg.svd(z, full_matrices=False)
-    offset = y.mean(0)
-    uty = u.T @ (y - offset)  # (k, 2)
-    shrink = s[None, :] / (s[None, :] ** 2 + alphas[:, None])  # (alphas, k)
-    coefficients = np.einsum("kd,ak,kt->adt", vt, shrink, uty)  # (alphas, d, 2)
-    return np.einsum("nd,adt->ant", z_eval, coefficients) + offset
 
 
 def _noisy(features: torch.Tensor, scale: torch.Tensor, generator: torch.Generator) -> torch.Tensor:

@@ -1,11 +1,13 @@
 #!/usr/bin/env bash
-# Install everything the test suite needs on a fresh Debian machine, then run it.
-#   system: chromium + chromedriver (browser test), fluidsynth + GM soundfont (MIDI corpora)
+# Install everything the test suite needs on a fresh Debian machine, check the code, then run the tests.
+#   system: chromium + chromedriver (browser test), fluidsynth + GM soundfont (MIDI rendering),
+#           docker-compose (checks docker-compose.yml offline; no engine needed)
 #   python: a venv in .venv with the package and its dev extra
+#   checks: ruff (lint + import order), import-linter (layers point down), docker-compose config
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-system_packages=(chromium chromium-driver fluidsynth fluid-soundfont-gm)
+system_packages=(chromium chromium-driver fluidsynth fluid-soundfont-gm docker-compose)
 missing=()
 for package in "${system_packages[@]}"; do
     dpkg -s "$package" >/dev/null 2>&1 || missing+=("$package")
@@ -18,4 +20,8 @@ fi
 
 python3 -m venv .venv
 .venv/bin/pip install -q -e '.[dev]'
+
+.venv/bin/ruff check .
+.venv/bin/lint-imports
+docker-compose -f docker-compose.yml config -q
 exec .venv/bin/python -m pytest "$@"

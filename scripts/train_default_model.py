@@ -27,17 +27,23 @@ import sys
 import time
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO))
-
-from recommender.emotion import EmotionSpace  # noqa: E402
-from recommender.evaluation import (  # noqa: E402
-    DEFAULT_VARIANTS, RETRIEVAL_METRICS, Benchmark, build_dev_set, cross_validate_music, markdown_table, run_benchmarks, run_variant,
+from recommender.emotion import EmotionSpace
+from recommender.evaluation import (
+    DEFAULT_VARIANTS,
+    RETRIEVAL_METRICS,
+    Benchmark,
+    build_dev_set,
+    cross_validate_music,
+    markdown_table,
+    run_benchmarks,
+    run_variant,
     write_report,
 )
-from recommender.features import FeatureCache  # noqa: E402
-from recommender.model import BUILTIN_DIR, EmotionModel  # noqa: E402
-from recommender.training import TrainConfig, load_training_data, train  # noqa: E402
+from recommender.features import FeatureCache
+from recommender.model import BUILTIN_DIR, EmotionModel
+from recommender.training import TrainConfig, load_training_data, train
+
+REPO = Path(__file__).resolve().parents[1]
 
 # Rendered EMOPIA piano as extra positives, a smaller share than the real recordings.
 PIANO = {"music_corpora": ["emotify", "emopia"], "music_corpus_weights": {"emotify": 0.7, "emopia": 0.3}}
@@ -128,7 +134,7 @@ def model_card(
         f"| {shipped[f'{corpus}_arousal_MAE']['mean']:.3f} | {shipped[f'{corpus}_arousal_R2']['mean']:.3f} |"
         for corpus in dict.fromkeys(primary.dev.music.corpora)
     ]
-    for pool, benchmark in benchmarks[1:]:
+    for _pool, benchmark in benchmarks[1:]:
         summary = next(v for v in benchmark.variants if v.name == "model").summary()
         for corpus in dict.fromkeys(benchmark.dev.music.corpora):
             va_rows.append(

@@ -27,7 +27,6 @@ import hashlib
 import inspect
 import json
 import math
-import sys
 import time
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
@@ -39,14 +38,12 @@ import torchaudio.functional as AF
 from safetensors.torch import save_file
 from torch import nn
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-
-from recommender.audio import load_audio  # noqa: E402
-from recommender.data import LabelledClip, load_ravdess  # noqa: E402
-from recommender.emotion import LABEL_SETS  # noqa: E402
-from recommender.towers import speech_features  # noqa: E402
-from recommender.towers.speech_builtin import WEIGHTS_DIR, SpeechEmotionNet, SpeechNetConfig, pad_sequences  # noqa: E402
-from recommender.towers.speech_features import SAMPLE_RATE, FeatureConfig, SilenceTrimmer, SpeechFeatureExtractor  # noqa: E402
+from recommender.audio import load_audio
+from recommender.data import LabelledClip, load_ravdess
+from recommender.emotion import LABEL_SETS
+from recommender.towers import speech_features
+from recommender.towers.speech_builtin import WEIGHTS_DIR, SpeechEmotionNet, SpeechNetConfig, pad_sequences
+from recommender.towers.speech_features import SAMPLE_RATE, FeatureConfig, SilenceTrimmer, SpeechFeatureExtractor
 
 LABELS = LABEL_SETS["ravdess"]
 CV_FOLDS = ((1, 2), (3, 4), (5, 6), (7, 8))
@@ -244,7 +241,7 @@ class Normalisation:
     stats_std: torch.Tensor
 
     @classmethod
-    def fit(cls, features: list[ClipFeatures], sequence_index: list[int]) -> "Normalisation":
+    def fit(cls, features: list[ClipFeatures], sequence_index: list[int]) -> Normalisation:
         frames = np.concatenate([f.astype(np.float32)[:, sequence_index] for clip in features for f in clip.frames])
         stats = np.concatenate([clip.stats for clip in features])
         return cls(*(torch.from_numpy(a.astype(np.float32)) for a in (

@@ -11,24 +11,25 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 from itertools import islice
 from typing import Any
 
+from celery import current_app, shared_task
 from celery.signals import worker_process_init
 
 from ingest.catalog import PLANNING, open_catalog
-from ingest.jobs import INGEST_BATCH_TASK, INGEST_JOB_TASK, settings_from_message
 from ingest.pipeline import Ingestor, batched, transient_errors
 from ingest.sources import SourceError, iter_source
-from recommender.settings import ENV_PREFIX
-from workers.app import app
+from workers.client import INGEST_BATCH_TASK, INGEST_JOB_TASK, settings_from_message
 
 logger = logging.getLogger(__name__)
 
-THREADS_ENV = ENV_PREFIX + "WORKER_THREADS"
 PLANNING_CHUNK = 500
-_RETRY = dict(autoretry_for=transient_errors(include_qdrant=True), retry_backoff=2, retry_backoff_max=300, retry_jitter=True, max_retries=None)
+WORKER_THREADS_CONF = "undertone_worker_threads"
+# Backoff 2, 4, ... capped at 5 min: 12 tries ride out about 40 minutes of database or Qdrant outage;
+# after that the task fails and the job's follower re-sends its unfinished work.
+MAX_RETRIES = 12
+_RETRY = dict(autoretry_for=transient_errors(include_qdrant=True), retry_backoff=2, retry_backoff_max=300, retry_jitter=True, max_retries=MAX_RETRIES)
 _ingestors: dict[str, Ingestor] = {}
 
 
@@ -37,7 +38,7 @@ def _limit_torch_threads(**_: Any) -> None:
     """One task per process slot: let each use a fixed number of threads rather than all cores."""
     import torch
 
-    torch.set_num_threads(max(1, int(os.environ.get(THREADS_ENV, "1"))))
+    torch.set_num_threads(max(1, int(current_app.conf.get(WORKER_THREADS_CONF) or 1)))
 
 
 def ingestor_for(settings_message: dict[str, Any]) -> Ingestor:
@@ -58,7 +59,7 @@ def ingestor_for(settings_message: dict[str, Any]) -> Ingestor:
     return _ingestors[key]
 
 
-@app.task(name=INGEST_JOB_TASK, **_RETRY)
+@shared_task(name=INGEST_JOB_TASK, **_RETRY)
 def ingest_job(job_id: str, source: str, settings: dict[str, Any], batch_size: int) -> None:
     """Enumerate ``source`` into the job's items and send them out in batches."""
     catalog = ingestor_for(settings).catalog
@@ -85,7 +86,7 @@ def ingest_job(job_id: str, source: str, settings: dict[str, Any], batch_size: i
     logger.info("job %s: %d items in batches of %d", job_id, total, batch_size)
 
 
-@app.task(name=INGEST_BATCH_TASK, **_RETRY)
+@shared_task(name=INGEST_BATCH_TASK, **_RETRY)
 def ingest_batch(job_id: str, item_ids: list[int], settings: dict[str, Any]) -> None:
     """Process one batch of a job's items."""
     ingestor_for(settings).process_batch(job_id, item_ids)

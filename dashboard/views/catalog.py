@@ -12,8 +12,8 @@ from dashboard.guard import guard
 from dashboard.jobs import Job, ProgressFn
 from ingest.catalog import JobStatus
 from ingest.pipeline import JobSummary, run_ingest
-from recommender.cli import UserFacingError
 from recommender.emotion import BUILTIN_VA
+from recommender.errors import UsageError
 
 st.title("Catalog")
 st.caption("Add music to your catalog and see how its emotions spread over the valence-arousal plane.")
@@ -23,14 +23,14 @@ def start_ingest(source: str) -> None:
     """Validate ``source`` and start ingesting it in a background thread of this process."""
     path = Path(source.strip()).expanduser()
     if not source.strip():
-        raise UserFacingError("Give the path of a folder of audio files or of a manifest (.csv, .tsv, .jsonl).")
+        raise UsageError("Give the path of a folder of audio files or of a manifest (.csv, .tsv, .jsonl).")
     if not path.exists():
-        raise UserFacingError(f"{path} does not exist on the server running the dashboard.")
+        raise UsageError(f"{path} does not exist on the server running the dashboard.")
     settings = resources.current_settings()
     board = resources.job_board(settings)
     if board.running():
         # One writer at a time keeps the progress bars honest and the machine responsive.
-        raise UserFacingError("An ingestion is already running; start the next one when it has finished.")
+        raise UsageError("An ingestion is already running; start the next one when it has finished.")
     recommender = resources.recommender(settings)
 
     def work(progress: ProgressFn) -> JobSummary:

@@ -2,18 +2,20 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 import pandas as pd
 import streamlit as st
 
 from dashboard import charts, resources
-from dashboard.benchmark import TRAINED_BASELINES, BenchmarkRequest, music_labels, run_benchmark
 from dashboard.guard import guard
-from recommender.cli import UserFacingError
 from recommender.data import CORPORA, MUSIC_CORPORA, SPEECH_CORPORA
 from recommender.emotion import EmotionSpace
-from recommender.evaluation import RETRIEVAL_METRICS, Benchmark
+from recommender.errors import UsageError
+from recommender.evaluation import RETRIEVAL_METRICS, TRAINED_VARIANTS, Benchmark, music_labels, run_benchmarks
 from recommender.settings import default_data_dir
+from recommender.training import TrainConfig
 
 OWN_CSV = "a CSV file…"
 VARIANT_NAMES = {
@@ -29,8 +31,8 @@ st.caption(
 )
 
 
-def choose_request() -> BenchmarkRequest | None:
-    """The form; returns a request when the user presses Run."""
+def choose_options() -> dict[str, Any] | None:
+    """The form; returns the :func:`~recommender.evaluation.run_benchmarks` options when the user presses Run."""
     with st.form("benchmark_form"):
         left, right = st.columns(2)
         speech = left.selectbox("Speech queries", [*SPEECH_CORPORA, OWN_CSV], help="Labelled emotional speech.")
@@ -42,7 +44,7 @@ def choose_request() -> BenchmarkRequest | None:
         left, middle, right = st.columns(3)
         split = left.radio("Split", ("dev", "train"), horizontal=True, help="dev is held out from training; use it to compare.")
         baselines = middle.multiselect(
-            "Compare with", ["random", *TRAINED_BASELINES], default=["random"], format_func=VARIANT_NAMES.get,
+            "Compare with", ["random", *TRAINED_VARIANTS], default=["random"], format_func=VARIANT_NAMES.get,
             help="Trained baselines are first trained on the train split (the first run takes minutes on a CPU).",
         )
         seeds = right.slider("Seeds per baseline", 1, 5, 3)
@@ -50,24 +52,28 @@ def choose_request() -> BenchmarkRequest | None:
             return None
     speech_spec = speech_csv.strip() if speech == OWN_CSV else speech
     music_specs = [m for m in music if m != OWN_CSV] + ([music_csv.strip()] if OWN_CSV in music else [])
+    if not music_specs:
+        raise UsageError("choose at least one music pool")
     if not speech_spec or not all(music_specs):
-        raise UserFacingError("Give the path of your CSV file (columns path,label[,valence,arousal]).")
+        raise UsageError("Give the path of your CSV file (columns path,label[,valence,arousal]).")
     named = [spec for spec in (speech_spec, *music_specs) if spec in CORPORA]
     if named and not default_data_dir().is_dir():
-        raise UserFacingError(
+        raise UsageError(
             f"The labelled corpora ({', '.join(named)}) are not at {default_data_dir()}. Point UNDERTONE_DATA_DIR at "
             "them and restart the dashboard, or evaluate on your own CSV files."
         )
-    return BenchmarkRequest(speech_spec, tuple(music_specs), split, tuple(baselines), seeds)
+    return {"speech": speech_spec, "pools": [tuple(music_specs)], "split": split, "variants": tuple(baselines), "seeds": tuple(range(seeds))}
 
 
-def run(request: BenchmarkRequest) -> Benchmark:
+def run(options: dict[str, Any]) -> Benchmark:
+    """The dashboard's model and the chosen baselines (trained with the default training config) on the chosen data."""
     bar = st.progress(0.0, text="Starting…")
-    benchmark = run_benchmark(
-        resources.recommender().model, request, data_dir=default_data_dir(),
-        progress=lambda fraction, message: bar.progress(fraction, text=message),
+    (benchmark,) = run_benchmarks(
+        TrainConfig.from_file("default"), model=resources.recommender().model, data_dir=default_data_dir(), progress=False,
+        report=lambda fraction, message: bar.progress(fraction, text=message), **options,
     )
     bar.empty()
+    benchmark.variants.sort(key=lambda variant: variant.name != "model")  # the page leads with the model, then its baselines
     return benchmark
 
 
@@ -164,9 +170,9 @@ def show(benchmark: Benchmark) -> None:
 
 
 with guard("running the benchmark"):
-    request = choose_request()
-    if request is not None:
-        st.session_state.benchmark_result = run(request)
+    options = choose_options()
+    if options is not None:
+        st.session_state.benchmark_result = run(options)
 
 with guard("showing the benchmark"):
     if "benchmark_result" in st.session_state:

@@ -15,8 +15,9 @@ from dashboard import charts, resources
 from dashboard.filters import Facet, FilterChoice, build_where, describe_where
 from dashboard.guard import guard
 from recommender.emotion import BUILTIN_VA
+from recommender.explain import describe_va
 from recommender.model import Analysis
-from recommender.search import Recommender, Result, describe_va
+from recommender.search import Recommender, Result
 
 QUERY_KINDS = ("Upload a clip", "Record", "Text", "Emotion word", "Valence-arousal")
 SPEECH_TYPES = ["wav", "flac", "ogg", "opus", "mp3", "aiff", "aif"]

@@ -11,8 +11,9 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 from abc import ABC, abstractmethod
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
-from typing import Any, Callable, ClassVar, Generic, Iterable, Iterator, Sequence, TypeVar
+from typing import Any, ClassVar, Generic, TypeVar
 
 import numpy as np
 

@@ -38,7 +38,7 @@ import torchaudio
 from safetensors.torch import load_file
 from torch import nn
 
-from recommender.audio import CorruptAudioError, EmptyAudioError
+from recommender.errors import CorruptAudioError, EmptyAudioError
 from recommender.towers.base import Tower, TowerConfig, register_tower, window_starts
 
 SAMPLE_RATE = 16000

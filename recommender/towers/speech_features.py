@@ -77,7 +77,7 @@ class SileroVAD(nn.Module):
         self.head = nn.Conv1d(128, 1, 1)
 
     @classmethod
-    def from_package(cls) -> "SileroVAD":
+    def from_package(cls) -> SileroVAD:
         """Load the weights of the installed ``silero-vad`` package's 16 kHz model."""
         # Importing silero_vad calls torch.set_num_threads(1) for the whole process; undo that.
         threads = torch.get_num_threads()

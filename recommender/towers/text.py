@@ -8,14 +8,16 @@ most that many tokens, and the chunk vectors are averaged weighted by their toke
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any
 
 import numpy as np
 
+from recommender.errors import ModelNotFoundError
 from recommender.towers.base import Tower, TowerConfig, register_tower
-from recommender.towers.huggingface import ModelNotFoundError, load_pretrained
+from recommender.towers.huggingface import load_pretrained
 
 
 def bundled_minilm_path() -> Path:

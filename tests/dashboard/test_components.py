@@ -9,9 +9,9 @@ import pandas as pd
 import pytest
 
 from dashboard import charts
-from dashboard.filters import Facet, FilterChoice, build_where, catalog_facets, describe_where
+from dashboard.filters import FilterChoice, build_where, catalog_facets, describe_where
 from dashboard.jobs import JobBoard
-from recommender.cli import UserFacingError
+from recommender.errors import UsageError
 
 PAYLOADS = [
     {"path": "/m/a.flac", "genre": "rock", "licence": "CC-BY", "duration": 30.0, "year": 1999, "title": "A", "moods": {"power": 0.7}},
@@ -44,7 +44,7 @@ def test_where_only_holds_narrowed_facets() -> None:
 
 
 def test_job_board_reports_progress_results_and_errors() -> None:
-    board = JobBoard(user_errors=(UserFacingError,))
+    board = JobBoard()
     release = threading.Event()
 
     def work(progress):
@@ -59,7 +59,7 @@ def test_job_board_reports_progress_results_and_errors() -> None:
     release.set()
 
     def refuse(progress):
-        raise UserFacingError("no such folder")
+        raise UsageError("no such folder")
 
     def crash(progress):
         raise ZeroDivisionError
@@ -107,8 +107,8 @@ def test_big_catalogs_are_sampled_for_the_browser(rows: int) -> None:
 
 
 def test_dashboard_command_exports_the_store_and_runs_the_packaged_app(tmp_path, monkeypatch) -> None:
-    from dashboard.cli import APP, dashboard_environment, streamlit_command
     from recommender.cli import build_parser, main
+    from recommender.cli.dashboard import APP, dashboard_environment, streamlit_command
 
     monkeypatch.chdir(tmp_path)
     args = build_parser().parse_args(["dashboard", "--store", "catalog", "--qdrant-url", "http://qdrant:6333", "--port", "8600"])

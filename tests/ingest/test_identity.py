@@ -4,7 +4,7 @@ import uuid
 import pytest
 
 from ingest.identity import content_hash, metadata_signature, track_id
-from recommender.audio import AudioNotFoundError, UnreadableAudioError
+from recommender.errors import AudioNotFoundError, UnreadableAudioError
 
 
 def test_content_hash_streams_large_files_and_matches_hashlib(tmp_path):

@@ -5,14 +5,14 @@ import shutil
 
 import numpy as np
 import pytest
-
 from sqlalchemy import select
 
 from ingest.catalog import INDEXED, PENDING, Catalog, IngestItem, open_catalog
 from ingest.identity import content_hash, track_id
 from ingest.pipeline import run_ingest
 from ingest.reconcile import reconcile
-from recommender.store import StoreBusyError, TrackPoint, open_vector_store
+from recommender.errors import StoreBusyError
+from recommender.store import TrackPoint, open_vector_store
 
 
 def snapshot(settings):

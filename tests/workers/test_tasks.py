@@ -3,20 +3,20 @@
 import pytest
 
 from ingest.catalog import open_catalog
-from ingest.jobs import follow_job, settings_to_message, settings_from_message
 from ingest.reconcile import reconcile
 from ingest.sources import iter_source
+from recommender.settings import Settings
 from recommender.store import open_vector_store
 from workers import tasks
-from workers.app import WorkerConfig, create_app
+from workers.app import create_app
+from workers.client import follow_job, settings_from_message, settings_to_message
 
 
 @pytest.fixture
-def eager():
-    previous = tasks.app.conf.task_always_eager
-    tasks.app.conf.task_always_eager = True
+def eager(settings):
+    app = create_app(settings)  # the current app: the tasks' .delay() runs inline through it
+    app.conf.task_always_eager = True
     yield
-    tasks.app.conf.task_always_eager = previous
     for ingestor in tasks._ingestors.values():
         ingestor.catalog.close()
         if ingestor.store is not None:
@@ -24,17 +24,38 @@ def eager():
     tasks._ingestors.clear()
 
 
-def test_delivery_guarantees_are_configured(monkeypatch):
+def test_the_app_follows_the_settings_environment(monkeypatch):
     monkeypatch.setenv("UNDERTONE_VISIBILITY_TIMEOUT", "42")
     monkeypatch.setenv("UNDERTONE_QUEUE", "q-test")
-    config = WorkerConfig.from_env("redis://127.0.0.1:6379/3")
-    conf = create_app(config).conf
-    assert (config.queue, config.visibility_timeout) == ("q-test", 42.0)
-    assert conf.task_acks_late and conf.task_reject_on_worker_lost and conf.worker_prefetch_multiplier == 1
+    conf = create_app(Settings.load(redis_url="redis://127.0.0.1:6379/3")).conf
     assert conf.broker_transport_options["visibility_timeout"] == 42.0 and conf.task_default_queue == "q-test"
     assert conf.broker_url == "redis://127.0.0.1:6379/3"
-    retry = tasks.ingest_batch
-    assert retry.max_retries is None and retry.retry_backoff and "OperationalError" in {e.__name__ for e in retry.autoretry_for}
+
+
+def test_importing_the_workers_builds_no_app():
+    import subprocess
+    import sys
+
+    code = "import celery, workers.app, workers.tasks, workers.client; print(celery.current_app.main)"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.strip()
+    assert out != "undertone"  # Celery's lazy default app, not ours
+
+
+def test_a_database_outage_is_retried_a_bounded_number_of_times(settings, eager, monkeypatch):
+    """OperationalError is transient: retried with backoff, but not forever."""
+    from sqlalchemy.exc import OperationalError
+
+    calls = []
+
+    def outage(self, job_id, item_ids):
+        calls.append(job_id)
+        raise OperationalError("SELECT 1", {}, Exception("connection refused"))
+
+    monkeypatch.setattr(tasks.Ingestor, "process_batch", outage)
+    monkeypatch.setattr(tasks.ingest_batch, "retry_backoff", False)  # no sleeping between eager retries
+    result = tasks.ingest_batch.apply(args=("job", [1], settings_to_message(settings)))
+    assert result.failed() and isinstance(result.result, OperationalError)
+    assert len(calls) == tasks.MAX_RETRIES + 1
 
 
 def test_settings_travel_with_the_job(settings):

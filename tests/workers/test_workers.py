@@ -16,9 +16,9 @@ from pathlib import Path
 import pytest
 
 from ingest.catalog import open_catalog
-from ingest.jobs import follow_job, submit_job
 from ingest.reconcile import reconcile
 from recommender.store import open_vector_store
+from workers.client import follow_job, submit_job
 
 pytestmark = [pytest.mark.services, pytest.mark.slow]
 
@@ -169,7 +169,6 @@ def test_kill_9_a_worker_mid_job_and_another_finishes_it(tmp_path, settings, wor
 
 def test_lost_messages_are_sent_again(pair, settings, workers, broker):
     """Work whose messages never reached a worker (lost by the broker) is re-sent once the job stalls."""
-    from ingest.jobs import settings_to_message  # noqa: F401 - the job carries these settings when re-sent
     from ingest.sources import iter_source
 
     workers.start("--pool", "solo")

@@ -1,0 +1,62 @@
+"""``undertone dashboard``: serve the Streamlit dashboard for one catalog."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from pathlib import Path
+from typing import NoReturn
+
+import dashboard
+from recommender.cli.options import add_store_arguments
+from recommender.errors import UsageError
+
+APP = Path(dashboard.__file__).resolve().parent / "app.py"
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    parser = subparsers.add_parser(
+        "dashboard",
+        help="open the web dashboard (search, catalog, evaluation)",
+        description="Serve the Streamlit dashboard. It owns the store while it runs: stop other "
+        "processes using an embedded store first, and ingest from the Catalog page.",
+    )
+    add_store_arguments(parser)
+    parser.add_argument("--port", type=int, default=8501, help="HTTP port (default: 8501)")
+    parser.add_argument("--address", default="127.0.0.1", help="interface to listen on (default: 127.0.0.1; 0.0.0.0 for all)")
+    parser.set_defaults(handler=run_dashboard)
+
+
+def streamlit_command(port: int, address: str) -> list[str]:
+    """The ``streamlit run`` command line for the dashboard app."""
+    return [
+        sys.executable, "-m", "streamlit", "run", str(APP),
+        "--server.port", str(port),
+        "--server.address", address,
+        "--server.headless", "true",
+        "--browser.gatherUsageStats", "false",
+        # Errors are reported by the pages themselves; never show tracebacks to users.
+        "--client.showErrorDetails", "none",
+        "--client.toolbarMode", "minimal",
+    ]
+
+
+def dashboard_environment(args: argparse.Namespace) -> dict[str, str]:
+    """The environment with the command-line store options exported as ``UNDERTONE_*`` settings."""
+    env = dict(os.environ)
+    for option in ("store", "qdrant_url", "database_url", "model"):
+        value = getattr(args, option, None)
+        if value:
+            env["UNDERTONE_" + option.upper()] = str(Path(value).expanduser().resolve()) if option == "store" else value
+    return env
+
+
+def run_dashboard(args: argparse.Namespace) -> NoReturn:
+    if not 0 < args.port < 65536:
+        raise UsageError(f"--port must be between 1 and 65535, got {args.port}")
+    command = streamlit_command(args.port, args.address)
+    print(f"Undertone dashboard on http://{args.address}:{args.port} (Ctrl+C stops it)", file=sys.stderr)
+    sys.stderr.flush()
+    # Replace this process so signals (Ctrl+C, a supervisor's SIGTERM) reach the server directly.
+    os.execve(sys.executable, command, dashboard_environment(args))

@@ -1,0 +1,26 @@
+"""Command-line options shared by every command that touches a catalog."""
+
+from __future__ import annotations
+
+import argparse
+
+from recommender.settings import Settings
+
+
+def add_store_arguments(parser: argparse.ArgumentParser) -> None:
+    """The options every command that touches a catalog shares."""
+    parser.add_argument("--store", help="embedded store directory (default: $UNDERTONE_STORE or ~/.undertone)")
+    parser.add_argument("--qdrant-url", help="Qdrant server URL (server mode)")
+    parser.add_argument("--database-url", help="SQLAlchemy URL of the catalog database (server mode)")
+    parser.add_argument("--model", help="emotion model: 'builtin' or a model directory")
+
+
+def settings_from_args(args: argparse.Namespace) -> Settings:
+    """Settings from the environment/config file, overridden by the shared command-line options."""
+    return Settings.load(
+        store=getattr(args, "store", None),
+        qdrant_url=getattr(args, "qdrant_url", None),
+        database_url=getattr(args, "database_url", None),
+        redis_url=getattr(args, "redis_url", None),
+        model=getattr(args, "model", None),
+    )

@@ -1,0 +1,126 @@
+"""The one error hierarchy every layer raises and catches.
+
+Every :class:`UndertoneError` carries a message that is the whole story for the user: the command line
+prints it without a traceback, the dashboard shows it on the page, ``search --json`` writes it as an
+error line, and ingestion records it as the reason a file failed. Anything that is not an
+``UndertoneError`` is a bug and keeps its traceback. Each class also derives from the builtin exception
+that describes it (``ValueError``, ``FileNotFoundError`` ...) so plain ``except`` clauses keep working.
+
+    UndertoneError
+    ├── UsageError (ValueError)      bad options or arguments
+    ├── ConfigError (ValueError)     a settings file, environment variable or lexicon that cannot be used
+    ├── AudioError (ValueError)      a file or buffer that cannot be used as audio; ``reason`` code
+    │   ├── AudioNotFoundError, UnreadableAudioError, EmptyAudioError, SilentAudioError, AudioTooLongError
+    │   └── CorruptAudioError
+    ├── UnknownEmotionError (KeyError)
+    ├── CorpusMissingError, ModelNotFoundError (FileNotFoundError)
+    ├── ModelMismatchError (ValueError), EmptyCatalogError (LookupError)
+    ├── InvalidFilterError (ValueError)
+    └── StoreError (RuntimeError)
+        ├── StoreBusyError
+        └── DimensionMismatchError (also ValueError)
+
+Outer layers derive their own from these (``ingest.sources.SourceError``, ``ingest.pipeline.AnalysisError``).
+"""
+
+from __future__ import annotations
+
+import os
+
+
+def _describe(source: object) -> str:
+    if isinstance(source, (str, os.PathLike)):
+        return str(source)
+    if isinstance(source, (bytes, bytearray)):
+        return f"<{len(source)} bytes>"
+    return getattr(source, "name", None) or "<audio buffer>"
+
+
+class UndertoneError(Exception):
+    """An error whose message is the whole story for the user (no traceback)."""
+
+    def __str__(self) -> str:
+        # KeyError's str() quotes its argument; a user-facing message must not be quoted.
+        return str(self.args[0]) if len(self.args) == 1 else super().__str__()
+
+
+class UsageError(UndertoneError, ValueError):
+    """Options or arguments that cannot work together (``--tracks 0``, nothing to search for ...)."""
+
+
+class ConfigError(UndertoneError, ValueError):
+    """A settings file, environment variable or lexicon that cannot be used."""
+
+
+class AudioError(UndertoneError, ValueError):
+    """A file or buffer that cannot be used as audio. ``reason`` is a short machine-readable code."""
+
+    reason = "audio_error"
+
+    def __init__(self, message: str, source: object = None) -> None:
+        self.source = source
+        super().__init__(f"{_describe(source)}: {message}" if source is not None else message)
+
+
+class AudioNotFoundError(AudioError):
+    reason = "not_found"
+
+
+class UnreadableAudioError(AudioError):
+    """Exists but cannot be opened (permissions, a directory, an I/O error)."""
+
+    reason = "unreadable"
+
+
+class EmptyAudioError(AudioError):
+    reason = "empty"
+
+
+class CorruptAudioError(AudioError):
+    """Not audio at all, truncated, or decodes to invalid samples."""
+
+    reason = "corrupt"
+
+
+class SilentAudioError(AudioError):
+    reason = "silent"
+
+
+class AudioTooLongError(AudioError):
+    reason = "too_long"
+
+
+class UnknownEmotionError(UndertoneError, KeyError):
+    """An emotion word that neither the built-in vocabulary nor the lexicon knows."""
+
+
+class CorpusMissingError(UndertoneError, FileNotFoundError):
+    """A labelled corpus is not where the settings say (``UNDERTONE_DATA_DIR``)."""
+
+
+class ModelNotFoundError(UndertoneError, FileNotFoundError):
+    """A model that is neither a local directory nor loadable from the hub (or its offline cache)."""
+
+
+class ModelMismatchError(UndertoneError, ValueError):
+    """The store's vectors come from a model with another joint space."""
+
+
+class EmptyCatalogError(UndertoneError, LookupError):
+    """The store holds no tracks to recommend."""
+
+
+class InvalidFilterError(UndertoneError, ValueError):
+    """A search filter that cannot be understood."""
+
+
+class StoreError(UndertoneError, RuntimeError):
+    """A vector store cannot do what was asked."""
+
+
+class StoreBusyError(StoreError):
+    """Another process owns the embedded store."""
+
+
+class DimensionMismatchError(StoreError, ValueError):
+    """A vector's size differs from the collection's."""

@@ -1,0 +1,137 @@
+"""The server store: a Qdrant collection reached through ``qdrant-client``, shared by many processes."""
+
+from __future__ import annotations
+
+import warnings
+from collections.abc import Sequence
+
+import numpy as np
+
+from recommender.errors import DimensionMismatchError, StoreError
+from recommender.store.base import PAYLOAD_INDEXES, Hit, TrackPoint, VectorStore, Where
+from recommender.store.conversions import as_vector, canonical_id, jsonable, to_client_filter, to_track_point
+
+
+class ServerVectorStore(VectorStore):
+    """A collection on a Qdrant server (or qdrant-client's in-process ``":memory:"`` mode).
+
+    Args:
+        url: ``http(s)://host:port`` of the server, or ``":memory:"``.
+        collection: Collection name.
+        api_key: For Qdrant Cloud / secured servers.
+        timeout: Seconds per request.
+    """
+
+    def __init__(self, url: str, collection: str = "tracks", *, api_key: str | None = None, timeout: float = 30.0) -> None:
+        from qdrant_client import QdrantClient, models
+
+        self._m = models
+        self.url = url
+        self.collection = collection
+        if url == ":memory:":
+            self._client = QdrantClient(location=":memory:")
+        else:
+            self._client = QdrantClient(url=url, api_key=api_key, timeout=int(timeout))
+        self._dim: int | None = None
+        self._closed = False
+        if self._client.collection_exists(collection):
+            self._dim = int(self._client.get_collection(collection).config.params.vectors.size)
+
+    @property
+    def dim(self) -> int | None:
+        return self._dim
+
+    def ensure_collection(self, dim: int) -> None:
+        self._check_open()
+        if self._dim is not None:
+            if dim != self._dim:
+                raise DimensionMismatchError(
+                    f"collection {self.collection!r} on {self.url} holds {self._dim}-d vectors but {dim}-d were given "
+                    "(a different model?); use another collection or re-ingest"
+                )
+            return
+        m = self._m
+        self._client.create_collection(self.collection, vectors_config=m.VectorParams(size=int(dim), distance=m.Distance.COSINE))
+        schemas = {"keyword": m.PayloadSchemaType.KEYWORD, "float": m.PayloadSchemaType.FLOAT, "integer": m.PayloadSchemaType.INTEGER}
+        with warnings.catch_warnings():
+            # ":memory:" warns that it ignores payload indexes; a server builds them.
+            warnings.filterwarnings("ignore", message="Payload indexes have no effect", category=UserWarning)
+            for name, kind in PAYLOAD_INDEXES.items():
+                self._client.create_payload_index(self.collection, name, schemas[kind])
+        self._dim = int(dim)
+
+    def upsert(self, points: Sequence[TrackPoint]) -> None:
+        self._check_open()
+        if not points:
+            return
+        if self._dim is None:
+            self.ensure_collection(int(np.asarray(points[0].vector).size))
+        native = [
+            self._m.PointStruct(
+                id=canonical_id(p.id), vector=as_vector(p.vector, self._dim, f"vector of {p.id}"), payload=jsonable(p.payload)
+            )
+            for p in points
+        ]
+        self._client.upsert(self.collection, native, wait=True)
+
+    def search(self, vector: np.ndarray, limit: int, where: Where | None = None) -> list[Hit]:
+        self._check_open()
+        native_filter = to_client_filter(where, self._m)
+        if self._dim is None or limit <= 0:
+            return []
+        response = self._client.query_points(
+            self.collection,
+            query=as_vector(vector, self._dim, "query vector"),
+            query_filter=native_filter,
+            limit=int(limit),
+            with_payload=True,
+        )
+        return [Hit(str(point.id), float(point.score), dict(point.payload or {})) for point in response.points]
+
+    def retrieve(self, ids: Sequence[str]) -> list[TrackPoint]:
+        self._check_open()
+        wanted = [canonical_id(point_id) for point_id in ids]
+        if self._dim is None or not wanted:
+            return []
+        records = self._client.retrieve(self.collection, wanted, with_payload=True, with_vectors=True)
+        by_id = {str(record.id): to_track_point(record) for record in records}
+        return [by_id[point_id] for point_id in wanted if point_id in by_id]
+
+    def delete(self, ids: Sequence[str]) -> None:
+        self._check_open()
+        doomed = [canonical_id(point_id) for point_id in ids]
+        if self._dim is not None and doomed:
+            self._client.delete(self.collection, points_selector=self._m.PointIdsList(points=doomed), wait=True)
+
+    def count(self, where: Where | None = None) -> int:
+        self._check_open()
+        native_filter = to_client_filter(where, self._m)
+        if self._dim is None:
+            return 0
+        return int(self._client.count(self.collection, count_filter=native_filter, exact=True).count)
+
+    def scroll(
+        self, where: Where | None = None, limit: int = 1000, offset: str | None = None
+    ) -> tuple[list[TrackPoint], str | None]:
+        self._check_open()
+        native_filter = to_client_filter(where, self._m)
+        if self._dim is None:
+            return [], None
+        records, next_offset = self._client.scroll(
+            self.collection,
+            scroll_filter=native_filter,
+            limit=int(limit),
+            offset=canonical_id(offset) if offset is not None else None,
+            with_payload=True,
+            with_vectors=True,
+        )
+        return [to_track_point(record) for record in records], (str(next_offset) if next_offset is not None else None)
+
+    def close(self) -> None:
+        if not self._closed:
+            self._closed = True
+            self._client.close()
+
+    def _check_open(self) -> None:
+        if self._closed:
+            raise StoreError(f"connection to {self.url} is closed")

@@ -1,0 +1,157 @@
+"""The workers' client: submit ingestion jobs to Celery workers and follow them.
+
+With workers, the submitting process records the job and sends one ``undertone.ingest_job`` task;
+a worker enumerates the source into ``ingest_items`` and fans out ``undertone.ingest_batch`` tasks.
+The job carries the submitter's settings, so any worker serves any store. When the vector store is
+embedded, workers only stage tracks in SQL and the submitter -- the store's one owner -- flushes them
+into the store while it follows the job (:func:`follow_job`).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from ingest.catalog import PLANNING, RUNNING, Catalog, open_catalog
+from ingest.pipeline import DEFAULT_BATCH_SIZE, JobSummary, Progress, batched, flush_outbox
+from recommender.settings import Settings
+from workers.app import create_app
+
+if TYPE_CHECKING:
+    from recommender.store import VectorStore
+
+INGEST_JOB_TASK = "undertone.ingest_job"
+INGEST_BATCH_TASK = "undertone.ingest_batch"
+
+
+def settings_to_message(settings: Settings) -> dict[str, Any]:
+    """Settings as JSON-safe task arguments."""
+    return settings.model_dump(mode="json")
+
+
+def settings_from_message(message: dict[str, Any]) -> Settings:
+    """The submitter's settings, as a worker reads them from a task's arguments."""
+    return Settings.model_validate(message)
+
+
+def submit_job(
+    source: str | Path,
+    settings: Settings,
+    *,
+    queue: str | None = None,
+    batch_size: int = DEFAULT_BATCH_SIZE,
+    catalog: Catalog | None = None,
+) -> str:
+    """Record a job and hand it to the workers; returns the job id at once.
+
+    ``source`` must be visible at the same path on the workers (for Docker: the same mount point).
+    """
+    source = str(Path(source).expanduser().absolute())
+    with _catalog(settings, catalog) as opened:
+        job_id = opened.create_job(source, mode="workers")
+    _send(settings, queue, INGEST_JOB_TASK, (job_id, source, settings_to_message(settings), batch_size))
+    return job_id
+
+
+def resend_job(
+    job_id: str,
+    settings: Settings,
+    *,
+    queue: str | None = None,
+    batch_size: int = DEFAULT_BATCH_SIZE,
+    catalog: Catalog | None = None,
+) -> int:
+    """Send a job's unfinished work to the workers again; returns the number of items re-sent.
+
+    Celery's Redis transport can lose a message taken by a worker killed in the instant between
+    taking it and registering it as unacknowledged (kombu issue #305). Every task is idempotent, so
+    re-sending is always safe: a job still planning gets its job task again, queued items their batches.
+    """
+    with _catalog(settings, catalog) as opened:
+        status = opened.job_status(job_id, failures=0)
+        item_ids = opened.queued_item_ids(job_id) if status.state == RUNNING else []
+    message = settings_to_message(settings)
+    if status.state == PLANNING:
+        _send(settings, queue, INGEST_JOB_TASK, (job_id, status.source, message, batch_size))
+    for chunk in batched(item_ids, batch_size):
+        _send(settings, queue, INGEST_BATCH_TASK, (job_id, chunk, message))
+    return len(item_ids)
+
+
+def workers_online(settings: Settings, queue: str | None = None, timeout: float = 2.0) -> int:
+    """How many workers answer a ping on the broker (0: jobs would wait)."""
+    app = create_app(_with_queue(settings, queue))
+    return len(app.control.ping(timeout=timeout) or [])
+
+
+def follow_job(
+    job_id: str,
+    settings: Settings,
+    *,
+    store: VectorStore | None = None,
+    progress: Progress | None = None,
+    poll_seconds: float = 0.5,
+    timeout: float | None = None,
+    resend_after: float | None = None,
+    queue: str | None = None,
+    batch_size: int = DEFAULT_BATCH_SIZE,
+    catalog: Catalog | None = None,
+    clock: Callable[[], float] = time.monotonic,
+) -> JobSummary:
+    """Wait for a job to finish, reporting progress; with ``store``, flush the workers' staged tracks into it.
+
+    Args:
+        store: The embedded store this process owns: workers stage tracks, this writes their vectors.
+        resend_after: Re-send the job's unfinished work (:func:`resend_job`) after this many seconds
+            without progress (default: twice the broker's visibility timeout, by when a task of a
+            killed worker has been re-delivered if it was going to be).
+
+    Raises:
+        TimeoutError: ``timeout`` seconds passed first (the job keeps running).
+    """
+    if resend_after is None:
+        resend_after = 2 * settings.visibility_timeout
+    started = last_change = clock()
+    last_counts: tuple[Any, ...] = ()
+    with _catalog(settings, catalog) as opened:
+        while True:
+            if store is not None:
+                flush_outbox(opened, store)
+                opened.finish_job_if_complete(job_id)
+            status = opened.job_status(job_id)
+            if progress:
+                progress(status)
+            if status.done:
+                return JobSummary.from_status(status, clock() - started)
+            now = clock()
+            counts = (status.state, tuple(sorted(status.counts.items())))
+            if counts != last_counts:
+                last_counts, last_change = counts, now
+            elif status.mode == "workers" and now - last_change > resend_after:
+                resend_job(job_id, settings, queue=queue, batch_size=batch_size, catalog=opened)
+                last_change = now
+            if timeout is not None and now - started > timeout:
+                raise TimeoutError(f"job {job_id} still {status.state} after {timeout:.0f} s: {status.counts}")
+            time.sleep(poll_seconds)
+
+
+@contextmanager
+def _catalog(settings: Settings, catalog: Catalog | None) -> Iterator[Catalog]:
+    """``catalog`` if given (left open), else the settings' catalog for the duration of the block."""
+    if catalog is not None:
+        yield catalog
+        return
+    with open_catalog(settings) as opened:
+        yield opened
+
+
+def _with_queue(settings: Settings, queue: str | None) -> Settings:
+    return settings.replace(queue=queue) if queue else settings
+
+
+def _send(settings: Settings, queue: str | None, task: str, args: tuple[Any, ...]) -> None:
+    settings = _with_queue(settings, queue)
+    create_app(settings).send_task(task, args=args, queue=settings.queue)
