@@ -37,6 +37,10 @@ BUILTIN_VA: dict[str, VA] = {
     "surprised": (0.784, 0.855),
     "excitement": (0.896, 0.684),
     "frustration": (0.060, 0.730),
+    # nEMO speech labels (its other three are RAVDESS words)
+    "anger": (0.167, 0.865),
+    "happiness": (0.960, 0.732),
+    "fear": (0.073, 0.840),
     # AudioSet music moods
     "funny": (0.918, 0.610),
     "tender": (0.630, 0.520),
@@ -52,7 +56,7 @@ BUILTIN_VA: dict[str, VA] = {
     "joyful_activation": (0.8855, 0.770),
     "tension": (0.304, 0.810),
     "sadness": (0.052, 0.288),
-    # EMOPIA quadrants: Q1 V+A+, Q2 V-A+, Q3 V-A-, Q4 V+A-
+    # Valence-arousal quadrants (4Q): Q1 V+A+, Q2 V-A+, Q3 V-A-, Q4 V+A-
     "Q1": (0.75, 0.75),
     "Q2": (0.25, 0.75),
     "Q3": (0.25, 0.25),
@@ -69,7 +73,8 @@ LABEL_SETS: dict[str, tuple[str, ...]] = {
         "amazement", "solemnity", "tenderness", "nostalgia", "calmness",
         "power", "joyful_activation", "tension", "sadness",
     ),
-    "emopia": ("Q1", "Q2", "Q3", "Q4"),
+    "quadrants": ("Q1", "Q2", "Q3", "Q4"),
+    "nemo": ("neutral", "sadness", "anger", "happiness", "fear", "surprised"),
     "neutral_noise": ("neutral", "noise"),
 }
 

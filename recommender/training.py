@@ -1,10 +1,10 @@
 """Training the heads on cached tower features (CLI: ``undertone train --config FILE [--out DIR]``).
 
-Data: speech = RAVDESS (train split: actors 01-08); music = Emotify (VA from the GEMS votes, vote
-fractions as soft mood targets) and, optionally, EMOPIA/VGMIDI piano rendered with fluidsynth (VA at
-the centre of their quadrant). Sampling follows Doh et al. (ICASSP 2023): speech anchors are drawn
-class-balanced; each anchor's positive is music of the most similar emotion (same-quadrant music for
-quadrant-labelled corpora, one of the ``positive_pool`` nearest tracks on the VA plane for Emotify);
+Data: speech = RAVDESS (train split, see :mod:`recommender.data`); music = Emotify (VA from the GEMS
+votes, vote fractions as soft mood targets) and, optionally, 4Q popular music (VA of each clip's mood
+words). Sampling follows Doh et al. (ICASSP 2023): speech anchors are drawn class-balanced; each
+anchor's positive is music of the most similar emotion (same-label music for corpora with one VA per
+label, one of the ``positive_pool`` nearest tracks on the VA plane for Emotify and 4Q);
 negatives are other music of the batch, distance-weighted (:mod:`recommender.losses`). The VA
 regressors, speech emotion classifier and mood head train alongside on every step.
 """
@@ -226,12 +226,12 @@ class PairSampler:
 
 
 def _continuous(corpus: str) -> bool:
-    # Corpora whose VA comes from a vote distribution rather than one label per clip.
-    return corpus == "emotify"
+    # Corpora whose clips carry their own VA (votes, mood words) rather than one per label.
+    return corpus in {"emotify", "moods4q"}
 
 
 # The label vocabulary each corpus annotates with (its LABEL_SETS entry).
-CORPUS_VOCABULARIES: dict[str, str] = {"ravdess": "ravdess", "emotify": "gems9", "emopia": "emopia", "vgmidi": "emopia"}
+CORPUS_VOCABULARIES: dict[str, str] = {"ravdess": "ravdess", "nemo": "nemo", "emotify": "gems9", "moods4q": "quadrants"}
 
 
 def corpus_vocabulary(corpus: str, present: Sequence[str] = ()) -> list[str]:

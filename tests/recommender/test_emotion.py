@@ -39,8 +39,8 @@ def test_cross_corpus_mapping_follows_the_plane():
     assert mapping["happy"] == "joyful_activation"
     assert mapping["angry"] == "tension"
     assert mapping["sad"] == "sadness"
-    assert space.most_similar("sad", LABEL_SETS["emopia"]) == "Q3"
-    assert space.most_similar("angry", LABEL_SETS["emopia"]) == "Q2"
+    assert space.most_similar("sad", LABEL_SETS["quadrants"]) == "Q3"
+    assert space.most_similar("angry", LABEL_SETS["quadrants"]) == "Q2"
 
 
 def test_similarity_matrix_shape_and_symmetry():

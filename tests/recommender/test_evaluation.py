@@ -29,7 +29,7 @@ def clip(label, corpus, va=None):
 
 def test_relevance_uses_the_corpus_vocabulary_even_for_labels_missing_from_the_pool():
     speech = [clip("sad", "ravdess"), clip("happy", "ravdess")]
-    music = [clip("nostalgia", "emotify"), clip("joyful_activation", "emotify"), clip("Q3", "emopia")]
+    music = [clip("nostalgia", "emotify"), clip("joyful_activation", "emotify"), clip("Q3", "moods4q")]
     relevant, gains = relevance(speech, music, SPACE)
     # sad -> sadness in GEMS-9, absent here: nostalgia is NOT relevant, though it is the nearest present label.
     assert relevant.tolist() == [[False, False, True], [False, True, False]]

@@ -109,9 +109,9 @@ def synthetic_sets(rng: np.random.Generator, per_label: int = 12) -> tuple[Featu
         valence, arousal = SPACE.soft_va(votes)
         music_clips.append(LabelledClip(Path(f"m{n}.wav"), max(votes, key=votes.get), valence, arousal, f"t{n}", "train", "emotify", votes))
         music_x.append(np.concatenate([[valence, arousal] * 4, rng.normal(scale=0.05, size=4)]))
-    for n, quadrant in enumerate(LABEL_SETS["emopia"] * 5):
+    for n, quadrant in enumerate(LABEL_SETS["quadrants"] * 5):
         valence, arousal = SPACE.va(quadrant)
-        music_clips.append(LabelledClip(Path(f"q{n}.wav"), quadrant, valence, arousal, f"s{n}", "train", "emopia"))
+        music_clips.append(LabelledClip(Path(f"q{n}.wav"), quadrant, valence, arousal, f"s{n}", "train", "own_csv"))
         music_x.append(np.concatenate([[valence, arousal] * 4, rng.normal(scale=0.05, size=4)]))
     return (
         FeatureSet(np.asarray(speech_x, np.float32), speech_clips),
@@ -123,8 +123,8 @@ def test_positives_are_music_of_the_most_similar_emotion():
     speech, music = synthetic_sets(np.random.default_rng(0))
     sampler = PairSampler(speech, music, TrainConfig(positive_pool=5), SPACE, np.random.default_rng(0))
     for label in ("happy", "sad", "angry"):
-        quadrant = SPACE.most_similar(label, LABEL_SETS["emopia"])
-        assert {music.labels[i] for i in sampler.positives[label]["emopia"]} == {quadrant}
+        quadrant = SPACE.most_similar(label, LABEL_SETS["quadrants"])
+        assert {music.labels[i] for i in sampler.positives[label]["own_csv"]} == {quadrant}
         nearest = sampler.positives[label]["emotify"]
         distance = np.linalg.norm(music.va - SPACE.va(label), axis=1)
         emotify_rows = [i for i, corpus in enumerate(music.corpora) if corpus == "emotify"]

@@ -39,7 +39,7 @@ def test_evaluate_command_scores_the_builtin_model_on_csv_sets(tmp_path):
     assert (out / "va_plane.png").stat().st_size > 0
 
 
-@pytest.mark.parametrize("extra", [["--model", "builtin"], ["--music", "emotify,emopia"], ["--music-folds", "1"]])
+@pytest.mark.parametrize("extra", [["--model", "builtin"], ["--music", "emotify,moods4q"], ["--music-folds", "1"]])
 def test_music_folds_refuses_what_it_cannot_cross_validate(extra):
     argv = ["evaluate", "--music-folds", "5", *extra]
     with pytest.raises(SystemExit, match="--music-folds needs"):
