@@ -448,6 +448,28 @@ class Catalog:
                             .values(status=SKIPPED, reason="superseded", message="newer content replaced it at the same path", updated_at=now)
                         )
 
+    def reject_tracks(self, rejected: Sequence[tuple[Track, str]]) -> None:
+        """Take staged revisions the vector store refused out of the outbox: the row goes, its items fail.
+
+        SQL keeps no track the index cannot hold; a stale point of an earlier revision becomes an
+        orphan that ``catalog --repair`` deletes.
+        """
+        now = utcnow()
+        jobs: set[str] = set()
+        with self.session() as session:
+            for track, why in rejected:
+                removed = session.execute(delete(Track).where(Track.id == track.id, Track.revision == track.revision))
+                if removed.rowcount:
+                    failed = session.execute(
+                        update(IngestItem)
+                        .where(IngestItem.track_id == track.id, IngestItem.status == PENDING)
+                        .values(status=FAILED, reason="store_rejected", message=why, updated_at=now)
+                        .returning(IngestItem.job_id)
+                    )
+                    jobs.update(failed.scalars())
+        for job_id in jobs:  # their last open item may have been this one
+            self.finish_job_if_complete(job_id)
+
     def indexed_tracks(self, batch: int = 1000) -> Iterator[list[Track]]:
         """Every ``indexed`` track, in batches (ordered by id)."""
         last = ""
