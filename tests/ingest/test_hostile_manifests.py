@@ -1,4 +1,4 @@
-"""Metadata the vector store cannot hold is refused per row, and a poisoned outbox never blocks other work."""
+"""Hostile manifests: bad lines and metadata the store cannot hold fail their row; nothing blocks other work."""
 
 import json
 
@@ -79,3 +79,19 @@ def test_a_poisoned_outbox_never_blocks_later_ingests_or_repair(pair, settings, 
         report = reconcile(catalog, store, repair=True)
         assert report.repaired and reconcile(catalog, store).consistent
         assert store.count() == catalog.counts()["tracks"] == 2
+
+
+def test_one_bad_line_of_each_kind_is_a_failed_item_not_an_aborted_job(pair, settings):
+    csv_manifest = pair / "latin1.csv"
+    csv_manifest.write_bytes(("path,title\n" + "x.wav," + "z" * 200_000 + "\ny.flac,Café del Mar\n").encode("latin-1"))
+    summary = run_ingest(csv_manifest, settings)
+    assert (summary.state, summary.ingested, summary.failed) == ("done", 1, 1)
+    assert "field larger than field limit" in summary.failures[0].message
+    with open_vector_store(settings) as store:
+        assert store.count({"title": "Café del Mar"}) == 1
+
+    jsonl = pair / "deep.jsonl"
+    jsonl.write_text('{"path": "x.wav", "x": ' + "[" * 100_000 + "]" * 100_000 + "}\n" + '{"path": "y.flac"}\n', encoding="utf-8")
+    summary = run_ingest(jsonl, settings)
+    assert (summary.state, summary.failed, summary.total) == ("done", 1, 2)
+    assert "nested too deeply" in summary.failures[0].message
