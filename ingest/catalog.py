@@ -56,8 +56,15 @@ PENDING, INDEXED, RETIRED = "pending", "indexed", "retired"
 QUEUED, INGESTED, SKIPPED, FAILED = "queued", "ingested", "skipped", "failed"
 ITEM_STATUSES = (QUEUED, PENDING, INGESTED, SKIPPED, FAILED)
 FINAL_ITEM_STATUSES = (INGESTED, SKIPPED, FAILED)
-# Job states.
-PLANNING, RUNNING, DONE, JOB_FAILED = "planning", "running", "done", "failed"
+# Job states. STALE is never stored: it is how an open job whose items have not moved for longer than
+# the visibility timeout is shown (its process or worker was killed); any new activity revives it.
+PLANNING, RUNNING, DONE, JOB_FAILED, STALE = "planning", "running", "done", "failed", "stale"
+
+
+_STALE_MESSAGE = (
+    "no progress for longer than the visibility timeout: the process or worker running it was probably killed; "
+    "run the same `undertone ingest` again to finish the work"
+)
 
 
 def utcnow() -> dt.datetime:
@@ -187,6 +194,12 @@ class JobStatus:
     finished_at: dt.datetime | None
     error: str | None = None
     failures: list[Failure] = field(default_factory=list)
+    stale: bool = False
+
+    @property
+    def shown_state(self) -> str:
+        """``state``, or ``stale`` for an open job nothing has touched for longer than the visibility timeout."""
+        return STALE if self.stale else self.state
 
     @property
     def done(self) -> bool:
@@ -202,12 +215,12 @@ class JobStatus:
             "job_id": self.job_id,
             "source": self.source,
             "mode": self.mode,
-            "state": self.state,
+            "state": self.shown_state,
             "total": self.total,
             **{status: self.counts.get(status, 0) for status in ITEM_STATUSES},
             "created_at": self.created_at.isoformat(),
             "finished_at": self.finished_at.isoformat() if self.finished_at else None,
-            "error": self.error,
+            "error": self.error or (_STALE_MESSAGE if self.stale else None),
             "failures": [vars(failure) for failure in self.failures],
         }
 
@@ -217,10 +230,12 @@ class Catalog:
 
     Args:
         url: SQLAlchemy URL (``sqlite:///...`` or ``postgresql://...``). The schema is created on first use.
+        stale_after: Seconds without activity after which an open job is shown as stale (None: never).
     """
 
-    def __init__(self, url: str) -> None:
+    def __init__(self, url: str, stale_after: float | None = None) -> None:
         self.url = url
+        self.stale_after = stale_after
         self.engine = _create_engine(url)
         with self.engine.begin() as connection:
             _create_schema(connection)
@@ -310,6 +325,11 @@ class Catalog:
                 .order_by(IngestItem.id)
                 .limit(failures)
             ).all()
+            stale = False
+            if self.stale_after is not None and job.state in (PLANNING, RUNNING):
+                touched = session.scalar(select(func.max(IngestItem.updated_at)).where(IngestItem.job_id == job_id))
+                last = max(as_utc(job.created_at), as_utc(touched)) if touched else as_utc(job.created_at)
+                stale = (utcnow() - last).total_seconds() > self.stale_after
             return JobStatus(
                 job_id=job.id,
                 source=job.source,
@@ -321,6 +341,7 @@ class Catalog:
                 finished_at=job.finished_at,
                 error=job.error,
                 failures=[Failure(path, reason or "error", message or "") for path, reason, message in failed],
+                stale=stale,
             )
 
     def jobs(self, limit: int = 20) -> list[JobStatus]:
@@ -539,8 +560,8 @@ class Catalog:
 
 
 def open_catalog(settings: Settings) -> Catalog:
-    """The catalog of ``settings`` (``Settings.catalog_url``)."""
-    return Catalog(settings.catalog_url)
+    """The catalog of ``settings`` (``Settings.catalog_url``); jobs go stale after its visibility timeout."""
+    return Catalog(settings.catalog_url, stale_after=settings.visibility_timeout)
 
 
 def _create_engine(url: str) -> Engine:

@@ -435,7 +435,11 @@ def run_ingest(
             ingestor.model.fingerprint  # noqa: B018 - fail before creating a job if the model cannot load
             ingestor.flush()  # finish whatever an interrupted run left in the outbox
             job_id = catalog.create_job(str(source), mode="local")
-            item_ids = [item_id for chunk in batched(items, 500) for item_id in catalog.add_items(job_id, chunk)]
+            try:
+                item_ids = [item_id for chunk in batched(items, 500) for item_id in catalog.add_items(job_id, chunk)]
+            except BaseException as error:  # an unreadable manifest, Ctrl-C: the job must not stay "planning"
+                catalog.fail_job(job_id, f"planning stopped: {error or type(error).__name__}")
+                raise
             catalog.finish_planning(job_id, len(item_ids))
             if progress:
                 progress(catalog.job_status(job_id, failures=0))

@@ -3,6 +3,7 @@
 import json
 
 import numpy as np
+import pytest
 import soundfile as sf
 
 from ingest.catalog import TrackRecord, open_catalog
@@ -95,3 +96,17 @@ def test_one_bad_line_of_each_kind_is_a_failed_item_not_an_aborted_job(pair, set
     summary = run_ingest(jsonl, settings)
     assert (summary.state, summary.failed, summary.total) == ("done", 1, 2)
     assert "nested too deeply" in summary.failures[0].message
+
+
+def test_an_interrupted_planning_fails_the_job_instead_of_leaving_it_planning(pair, settings, monkeypatch):
+    from ingest.catalog import Catalog
+
+    def interrupted(self, job_id, items):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(Catalog, "add_items", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        run_ingest(pair, settings)
+    with open_catalog(settings) as catalog:
+        (job,) = catalog.jobs()
+    assert job.state == "failed" and "planning stopped" in job.error

@@ -152,7 +152,7 @@ def test_manifest_encodings_are_detected(tmp_path, caplog):
         (item,) = manifest_items(tmp_path / "excel.csv", text.encode("cp1252"))
     assert item.metadata == {"title": "Café €5"} and "line(s) 2 are not UTF-8" in caplog.text
     # The five bytes Windows-1252 leaves undefined still decode (as Latin-1), a mixed file line by line.
-    mixed = "path,title\n".encode() + "a.wav,\x81Ü\n".encode("latin-1") + "b.wav,Ü\n".encode()
+    mixed = b"path,title\n" + "a.wav,\x81Ü\n".encode("latin-1") + "b.wav,Ü\n".encode()
     assert [item.metadata["title"] for item in manifest_items(tmp_path / "mixed.csv", mixed)] == ["\x81Ü", "Ü"]
 
 
