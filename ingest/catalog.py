@@ -44,9 +44,11 @@ from sqlalchemy import (
     update,
 )
 from sqlalchemy.engine import Connection, Engine, make_url
+from sqlalchemy.exc import DatabaseError, InterfaceError, OperationalError
 from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column
 
 from ingest.sources import SourceItem
+from recommender.errors import UndertoneError
 
 if TYPE_CHECKING:
     from recommender.settings import Settings
@@ -65,6 +67,10 @@ _STALE_MESSAGE = (
     "no progress for longer than the visibility timeout: the process or worker running it was probably killed; "
     "run the same `undertone ingest` again to finish the work"
 )
+
+
+class CatalogError(UndertoneError, RuntimeError):
+    """The catalog database cannot be used at all (a store path that is a file, a file that is no database)."""
 
 
 def utcnow() -> dt.datetime:
@@ -237,8 +243,18 @@ class Catalog:
         self.url = url
         self.stale_after = stale_after
         self.engine = _create_engine(url)
-        with self.engine.begin() as connection:
-            _create_schema(connection)
+        try:
+            with self.engine.begin() as connection:
+                _create_schema(connection)
+        except DatabaseError as error:
+            self.engine.dispose()
+            if isinstance(error, (OperationalError, InterfaceError)) and not url.startswith("sqlite"):
+                raise  # a database server that is away: transient
+            where = make_url(url).render_as_string(hide_password=True)
+            raise CatalogError(
+                f"the catalog {where} cannot be used ({getattr(error, 'orig', None) or error}); if the file is damaged, "
+                "move it away and ingest again to rebuild it (the vector store is an index of it)"
+            ) from None
 
     def close(self) -> None:
         self.engine.dispose()
@@ -568,7 +584,11 @@ def _create_engine(url: str) -> Engine:
     if url.startswith("sqlite"):
         database = url.split("///", 1)[-1]
         if database and database != ":memory:":
-            Path(database).parent.mkdir(parents=True, exist_ok=True)
+            folder = Path(database).parent
+            try:
+                folder.mkdir(parents=True, exist_ok=True)
+            except (FileExistsError, NotADirectoryError):
+                raise CatalogError(f"{folder} is a file, not a store folder: pass a directory as --store") from None
         engine = create_engine(url, connect_args={"timeout": 60})
         event.listen(engine, "connect", _sqlite_on_connect)
         # Take the write lock when a transaction starts: two processes that both read, then try to
