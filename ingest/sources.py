@@ -247,7 +247,7 @@ def _decoded_lines(handle: io.BufferedReader, manifest: Path, quiet: bool = Fals
     """Lines of text, each as UTF-8 or else Windows-1252 (see the module docstring); line ends kept."""
     head = handle.peek(4)[:4]
     if head.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
-        yield from io.TextIOWrapper(handle, encoding="utf-16", newline="")
+        yield from io.TextIOWrapper(handle, encoding="utf-16", errors="replace", newline="")  # an odd last byte: U+FFFD
         return
     fallback: list[int] = []
     for number, raw in enumerate(handle, start=1):
