@@ -84,11 +84,18 @@ def ingest_job(job_id: str, source: str, settings: dict[str, Any], batch_size: i
     for chunk in batched(catalog.queued_item_ids(job_id), batch_size):
         ingest_batch.delay(job_id, chunk, settings)
     total = recorded
-    for chunk in batched(islice(items, recorded, None), PLANNING_CHUNK):
-        item_ids = catalog.add_items(job_id, chunk)
-        total += len(item_ids)
-        for batch in batched(item_ids, batch_size):
-            ingest_batch.delay(job_id, batch, settings)
+    try:
+        for chunk in batched(islice(items, recorded, None), PLANNING_CHUNK):
+            item_ids = catalog.add_items(job_id, chunk)
+            total += len(item_ids)
+            for batch in batched(item_ids, batch_size):
+                ingest_batch.delay(job_id, batch, settings)
+    except transient_errors(include_qdrant=True):
+        raise  # retried: planning resumes after the recorded prefix
+    except Exception as error:  # anything else would leave the job "planning" for good
+        logger.exception("job %s: planning stopped", job_id)
+        catalog.fail_job(job_id, f"planning stopped: {type(error).__name__}: {error}")
+        return
     catalog.finish_planning(job_id, total)
     logger.info("job %s: %d items in batches of %d", job_id, total, batch_size)
 
