@@ -61,8 +61,6 @@ FINAL_ITEM_STATUSES = (INGESTED, SKIPPED, FAILED)
 # Job states. STALE is never stored: it is how an open job whose items have not moved for longer than
 # the visibility timeout is shown (its process or worker was killed); any new activity revives it.
 PLANNING, RUNNING, DONE, JOB_FAILED, STALE = "planning", "running", "done", "failed", "stale"
-
-
 _STALE_MESSAGE = (
     "no progress for longer than the visibility timeout: the process or worker running it was probably killed; "
     "run the same `undertone ingest` again to finish the work"
@@ -248,8 +246,8 @@ class Catalog:
                 _create_schema(connection)
         except DatabaseError as error:
             self.engine.dispose()
-            if isinstance(error, (OperationalError, InterfaceError)) and not url.startswith("sqlite"):
-                raise  # a database server that is away: transient
+            if isinstance(error, (OperationalError, InterfaceError)) and (not url.startswith("sqlite") or "locked" in str(error)):
+                raise  # a database server that is away, a long write lock: transient
             where = make_url(url).render_as_string(hide_password=True)
             raise CatalogError(
                 f"the catalog {where} cannot be used ({getattr(error, 'orig', None) or error}); if the file is damaged, "
