@@ -44,9 +44,11 @@ from sqlalchemy import (
     update,
 )
 from sqlalchemy.engine import Connection, Engine, make_url
+from sqlalchemy.exc import DatabaseError, InterfaceError, OperationalError
 from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column
 
 from ingest.sources import SourceItem
+from recommender.errors import UndertoneError
 
 if TYPE_CHECKING:
     from recommender.settings import Settings
@@ -56,8 +58,17 @@ PENDING, INDEXED, RETIRED = "pending", "indexed", "retired"
 QUEUED, INGESTED, SKIPPED, FAILED = "queued", "ingested", "skipped", "failed"
 ITEM_STATUSES = (QUEUED, PENDING, INGESTED, SKIPPED, FAILED)
 FINAL_ITEM_STATUSES = (INGESTED, SKIPPED, FAILED)
-# Job states.
-PLANNING, RUNNING, DONE, JOB_FAILED = "planning", "running", "done", "failed"
+# Job states. STALE is never stored: it is how an open job whose items have not moved for longer than
+# the visibility timeout is shown (its process or worker was killed); any new activity revives it.
+PLANNING, RUNNING, DONE, JOB_FAILED, STALE = "planning", "running", "done", "failed", "stale"
+_STALE_MESSAGE = (
+    "no progress for longer than the visibility timeout: the process or worker running it was probably killed; "
+    "run the same `undertone ingest` again to finish the work"
+)
+
+
+class CatalogError(UndertoneError, RuntimeError):
+    """The catalog database cannot be used at all (a store path that is a file, a file that is no database)."""
 
 
 def utcnow() -> dt.datetime:
@@ -187,6 +198,12 @@ class JobStatus:
     finished_at: dt.datetime | None
     error: str | None = None
     failures: list[Failure] = field(default_factory=list)
+    stale: bool = False
+
+    @property
+    def shown_state(self) -> str:
+        """``state``, or ``stale`` for an open job nothing has touched for longer than the visibility timeout."""
+        return STALE if self.stale else self.state
 
     @property
     def done(self) -> bool:
@@ -202,12 +219,12 @@ class JobStatus:
             "job_id": self.job_id,
             "source": self.source,
             "mode": self.mode,
-            "state": self.state,
+            "state": self.shown_state,
             "total": self.total,
             **{status: self.counts.get(status, 0) for status in ITEM_STATUSES},
             "created_at": self.created_at.isoformat(),
             "finished_at": self.finished_at.isoformat() if self.finished_at else None,
-            "error": self.error,
+            "error": self.error or (_STALE_MESSAGE if self.stale else None),
             "failures": [vars(failure) for failure in self.failures],
         }
 
@@ -217,13 +234,25 @@ class Catalog:
 
     Args:
         url: SQLAlchemy URL (``sqlite:///...`` or ``postgresql://...``). The schema is created on first use.
+        stale_after: Seconds without activity after which an open job is shown as stale (None: never).
     """
 
-    def __init__(self, url: str) -> None:
+    def __init__(self, url: str, stale_after: float | None = None) -> None:
         self.url = url
+        self.stale_after = stale_after
         self.engine = _create_engine(url)
-        with self.engine.begin() as connection:
-            _create_schema(connection)
+        try:
+            with self.engine.begin() as connection:
+                _create_schema(connection)
+        except DatabaseError as error:
+            self.engine.dispose()
+            if isinstance(error, (OperationalError, InterfaceError)) and (not url.startswith("sqlite") or "locked" in str(error)):
+                raise  # a database server that is away, a long write lock: transient
+            where = make_url(url).render_as_string(hide_password=True)
+            raise CatalogError(
+                f"the catalog {where} cannot be used ({getattr(error, 'orig', None) or error}); if the file is damaged, "
+                "move it away and ingest again to rebuild it (the vector store is an index of it)"
+            ) from None
 
     def close(self) -> None:
         self.engine.dispose()
@@ -310,6 +339,11 @@ class Catalog:
                 .order_by(IngestItem.id)
                 .limit(failures)
             ).all()
+            stale = False
+            if self.stale_after is not None and job.state in (PLANNING, RUNNING):
+                touched = session.scalar(select(func.max(IngestItem.updated_at)).where(IngestItem.job_id == job_id))
+                last = max(as_utc(job.created_at), as_utc(touched)) if touched else as_utc(job.created_at)
+                stale = (utcnow() - last).total_seconds() > self.stale_after
             return JobStatus(
                 job_id=job.id,
                 source=job.source,
@@ -321,6 +355,7 @@ class Catalog:
                 finished_at=job.finished_at,
                 error=job.error,
                 failures=[Failure(path, reason or "error", message or "") for path, reason, message in failed],
+                stale=stale,
             )
 
     def jobs(self, limit: int = 20) -> list[JobStatus]:
@@ -448,6 +483,28 @@ class Catalog:
                             .values(status=SKIPPED, reason="superseded", message="newer content replaced it at the same path", updated_at=now)
                         )
 
+    def reject_tracks(self, rejected: Sequence[tuple[Track, str]]) -> None:
+        """Take staged revisions the vector store refused out of the outbox: the row goes, its items fail.
+
+        SQL keeps no track the index cannot hold; a stale point of an earlier revision becomes an
+        orphan that ``catalog --repair`` deletes.
+        """
+        now = utcnow()
+        jobs: set[str] = set()
+        with self.session() as session:
+            for track, why in rejected:
+                removed = session.execute(delete(Track).where(Track.id == track.id, Track.revision == track.revision))
+                if removed.rowcount:
+                    failed = session.execute(
+                        update(IngestItem)
+                        .where(IngestItem.track_id == track.id, IngestItem.status == PENDING)
+                        .values(status=FAILED, reason="store_rejected", message=why, updated_at=now)
+                        .returning(IngestItem.job_id)
+                    )
+                    jobs.update(failed.scalars())
+        for job_id in jobs:  # their last open item may have been this one
+            self.finish_job_if_complete(job_id)
+
     def indexed_tracks(self, batch: int = 1000) -> Iterator[list[Track]]:
         """Every ``indexed`` track, in batches (ordered by id)."""
         last = ""
@@ -517,15 +574,19 @@ class Catalog:
 
 
 def open_catalog(settings: Settings) -> Catalog:
-    """The catalog of ``settings`` (``Settings.catalog_url``)."""
-    return Catalog(settings.catalog_url)
+    """The catalog of ``settings`` (``Settings.catalog_url``); jobs go stale after its visibility timeout."""
+    return Catalog(settings.catalog_url, stale_after=settings.visibility_timeout)
 
 
 def _create_engine(url: str) -> Engine:
     if url.startswith("sqlite"):
         database = url.split("///", 1)[-1]
         if database and database != ":memory:":
-            Path(database).parent.mkdir(parents=True, exist_ok=True)
+            folder = Path(database).parent
+            try:
+                folder.mkdir(parents=True, exist_ok=True)
+            except (FileExistsError, NotADirectoryError):
+                raise CatalogError(f"{folder} is a file, not a store folder: pass a directory as --store") from None
         engine = create_engine(url, connect_args={"timeout": 60})
         event.listen(engine, "connect", _sqlite_on_connect)
         # Take the write lock when a transaction starts: two processes that both read, then try to

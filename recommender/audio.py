@@ -10,6 +10,8 @@ from __future__ import annotations
 import io
 import math
 import os
+import re
+import stat
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -24,6 +26,7 @@ from recommender.errors import (
     CorruptAudioError,
     EmptyAudioError,
     SilentAudioError,
+    TruncatedAudioError,
     UnreadableAudioError,
 )
 
@@ -34,8 +37,10 @@ AudioSource = str | os.PathLike | bytes | BinaryIO
 # actors average -63 dBFS) while still refusing digital silence, dither and hum-free room tone.
 SILENCE_DBFS = -60.0
 _BLOCK_FRAMES = 1 << 18
-
-
+# libsndfile's log line for a RIFF/AIFF data chunk longer than the file: "data : 960000 (should be 191964)".
+_SHORT_DATA_CHUNK = re.compile(r"^\s*(?:data|SSND)\s*:\s*(\d+)\s*\(should be (\d+)\)", re.MULTILINE)
+# Streaming writers (ffmpeg to a pipe) leave the size at its maximum: an unknown length, not a truncation.
+_UNKNOWN_SIZE = 0xFFFFFF00
 
 
 @dataclass(frozen=True)
@@ -56,18 +61,26 @@ def _open(source: AudioSource) -> sf.SoundFile:
         source = io.BytesIO(source)
     elif isinstance(source, (str, os.PathLike)):
         path = Path(source)
-        if not path.exists():
-            raise AudioNotFoundError("no such file", source)
-        if path.is_dir():
+        try:
+            info = path.stat()
+        except FileNotFoundError:
+            raise AudioNotFoundError("no such file", source) from None
+        except OSError as error:
+            raise UnreadableAudioError(f"cannot be read ({error.strerror or error})", source) from None
+        if stat.S_ISDIR(info.st_mode):
             raise UnreadableAudioError("is a directory, not an audio file", source)
+        if not stat.S_ISREG(info.st_mode):  # a FIFO would block the read; /dev/zero never ends
+            raise UnreadableAudioError("is not a regular file (a pipe, socket or device)", source)
         if not os.access(path, os.R_OK):
             raise UnreadableAudioError("permission denied", source)
-        if path.stat().st_size == 0:
+        if info.st_size == 0:
             raise EmptyAudioError("empty file (0 bytes)", source)
     try:
         return sf.SoundFile(source)
     except sf.LibsndfileError as error:
-        raise CorruptAudioError(f"not a readable audio file ({error.error_string})", source) from error
+        # libsndfile says "is not a regular file (possibly a pipe?)" of any file whose format it does not know.
+        why = "its content is in no audio format this build decodes" if "possibly a pipe" in error.error_string else error.error_string
+        raise CorruptAudioError(f"not a readable audio file ({why})", source) from error
     except (RuntimeError, TypeError, OSError) as error:
         raise CorruptAudioError(f"not a readable audio file ({error})", source) from error
 
@@ -98,6 +111,7 @@ def load_audio(
     """
     with _open(source) as handle:
         rate, frames = handle.samplerate, handle.frames
+        _check_container(handle, source)
         if frames <= 0 and handle.seekable():
             raise EmptyAudioError("contains no audio samples", source)
         if max_seconds is not None and frames / rate > max_seconds:
@@ -105,6 +119,7 @@ def load_audio(
                 f"is {frames / rate / 60:.1f} min long; the limit is {max_seconds / 60:.1f} min", source
             )
         blocks = list(_mono_blocks(handle, _BLOCK_FRAMES, source))
+        _check_decoded(handle, source)
     waveform = np.concatenate(blocks) if blocks else np.zeros(0, np.float32)
     return prepare_waveform(waveform, rate, sample_rate, source=source, max_seconds=max_seconds, allow_silence=allow_silence)
 
@@ -124,6 +139,34 @@ def stream_audio(source: AudioSource, sample_rate: int = 16000, *, block_seconds
             if not np.isfinite(block).all():
                 raise CorruptAudioError("contains NaN or infinite samples", source)
             yield resample(block, rate, sample_rate)
+
+
+def _check_container(handle: sf.SoundFile, source: AudioSource) -> None:
+    """Refuse a file its container's log shows to be cut short (an interrupted copy or download).
+
+    A partial track would be indexed with the emotion and duration of its first seconds, so it fails
+    instead; the message says how much is there.
+    """
+    there = f"only {handle.frames / handle.samplerate:.1f} s are there; copy or download it again"
+    log = handle.extra_info
+    if "end-of-stream" in log.lower():  # Ogg (Vorbis, Opus, FLAC): the last page is not the stream's end
+        raise TruncatedAudioError(f"is truncated: the Ogg stream stops before its end ({there})", source)
+    short = _SHORT_DATA_CHUNK.search(log)
+    if short and int(short[2]) < int(short[1]) < _UNKNOWN_SIZE and int(short[1]) - int(short[2]) > int(short[1]) // 100:
+        raise TruncatedAudioError(
+            f"is truncated: its header states {int(short[1])} bytes of audio, the file holds {int(short[2])} ({there})", source
+        )
+
+
+def _check_decoded(handle: sf.SoundFile, source: AudioSource) -> None:
+    """Refuse a file that decoded to less than its header states (MP3 with a Xing/LAME length ...)."""
+    rate, stated = handle.samplerate, handle.frames
+    decoded = handle.tell() if handle.seekable() else None
+    if decoded is not None and stated > 0 and stated - decoded > max(stated / 100, rate / 10):
+        raise TruncatedAudioError(
+            f"is truncated: {decoded / rate:.1f} s of the {stated / rate:.1f} s its header states decode "
+            "(copy or download it again)", source,
+        )
 
 
 def _mono_blocks(handle: sf.SoundFile, frames: int, source: AudioSource) -> Iterator[np.ndarray]:

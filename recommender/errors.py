@@ -12,6 +12,7 @@ that describes it (``ValueError``, ``FileNotFoundError`` ...) so plain ``except`
     ├── AudioError (ValueError)      a file or buffer that cannot be used as audio; ``reason`` code
     │   ├── AudioNotFoundError, UnreadableAudioError, EmptyAudioError, SilentAudioError, AudioTooLongError
     │   └── CorruptAudioError
+    │       └── TruncatedAudioError
     ├── UnknownEmotionError (KeyError)
     ├── CorpusMissingError, ModelNotFoundError (FileNotFoundError)
     ├── ModelMismatchError (ValueError), EmptyCatalogError (LookupError)
@@ -80,6 +81,12 @@ class CorruptAudioError(AudioError):
     """Not audio at all, truncated, or decodes to invalid samples."""
 
     reason = "corrupt"
+
+
+class TruncatedAudioError(CorruptAudioError):
+    """Shorter than its container says: an interrupted copy or download."""
+
+    reason = "truncated"
 
 
 class SilentAudioError(AudioError):

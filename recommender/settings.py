@@ -71,7 +71,14 @@ class Settings(BaseSettings):
     @field_validator("store", "data_dir", "lexicon", mode="after")
     @classmethod
     def _expand_user(cls, value: Path | None) -> Path | None:
-        return value.expanduser() if value is not None else None
+        # Absolute at once: settings travel to workers, whose working directory is another.
+        return value.expanduser().absolute() if value is not None else None
+
+    @field_validator("model", mode="after")
+    @classmethod
+    def _absolute_model_directory(cls, value: str) -> str:
+        directory = Path(value).expanduser()
+        return os.path.abspath(directory) if value != "builtin" and directory.is_dir() else value
 
     @classmethod
     def settings_customise_sources(

@@ -9,6 +9,7 @@ into the store while it follows the job (:func:`follow_job`).
 
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -17,14 +18,23 @@ from typing import TYPE_CHECKING, Any
 
 from ingest.catalog import PLANNING, RUNNING, Catalog, open_catalog
 from ingest.pipeline import DEFAULT_BATCH_SIZE, JobSummary, Progress, batched, flush_outbox
+from recommender.errors import UndertoneError
 from recommender.settings import Settings
 from workers.app import create_app
 
 if TYPE_CHECKING:
     from recommender.store import VectorStore
 
+logger = logging.getLogger(__name__)
+
 INGEST_JOB_TASK = "undertone.ingest_job"
 INGEST_BATCH_TASK = "undertone.ingest_batch"
+# A job no worker has started after this long gets a hint on what to check (it keeps waiting).
+UNTOUCHED_HINT_SECONDS = 60.0
+
+
+class JobStalledError(UndertoneError, TimeoutError):
+    """A followed job made no progress for too long, or outlasted the follower's timeout (it may still run)."""
 
 
 def settings_to_message(settings: Settings) -> dict[str, Any]:
@@ -96,6 +106,7 @@ def follow_job(
     poll_seconds: float = 0.5,
     timeout: float | None = None,
     resend_after: float | None = None,
+    give_up_after: float | None = None,
     queue: str | None = None,
     batch_size: int = DEFAULT_BATCH_SIZE,
     catalog: Catalog | None = None,
@@ -108,14 +119,21 @@ def follow_job(
         resend_after: Re-send the job's unfinished work (:func:`resend_job`) after this many seconds
             without progress (default: twice the broker's visibility timeout, by when a task of a
             killed worker has been re-delivered if it was going to be).
+        give_up_after: Stop following after this many seconds without progress although the work was
+            re-sent (default: ``resend_after`` plus a minute, or twice ``resend_after`` if longer):
+            no worker can take the job.
 
     Raises:
-        TimeoutError: ``timeout`` seconds passed first (the job keeps running).
+        JobStalledError: ``timeout`` seconds passed, or no progress for ``give_up_after`` seconds (the
+            job stays recorded; a worker may still take it).
     """
     if resend_after is None:
         resend_after = 2 * settings.visibility_timeout
-    started = last_change = clock()
+    if give_up_after is None:
+        give_up_after = max(2 * resend_after, resend_after + 60)
+    started = last_change = last_progress = clock()
     last_counts: tuple[Any, ...] = ()
+    hinted = False
     with _catalog(settings, catalog) as opened:
         while True:
             if store is not None:
@@ -129,13 +147,44 @@ def follow_job(
             now = clock()
             counts = (status.state, tuple(sorted(status.counts.items())))
             if counts != last_counts:
-                last_counts, last_change = counts, now
+                last_counts, last_change, last_progress = counts, now, now
+            elif now - last_progress > give_up_after:
+                raise JobStalledError(
+                    f"job {job_id} made no progress for {now - last_progress:.0f} s (still {status.state}, "
+                    f"{_untouched_hint(settings, queue) if _untouched(status) else status.counts}); "
+                    f"it stays recorded: `undertone catalog --job {job_id}`"
+                )
             elif status.mode == "workers" and now - last_change > resend_after:
                 resend_job(job_id, settings, queue=queue, batch_size=batch_size, catalog=opened)
                 last_change = now
+            if not hinted and _untouched(status) and now - started > min(UNTOUCHED_HINT_SECONDS, give_up_after / 2):
+                logger.warning("job %s: no worker has started it yet; %s", job_id, _untouched_hint(settings, queue))
+                hinted = True
             if timeout is not None and now - started > timeout:
-                raise TimeoutError(f"job {job_id} still {status.state} after {timeout:.0f} s: {status.counts}")
+                raise JobStalledError(
+                    f"job {job_id} still {status.state} after {timeout:.0f} s: {status.counts}; "
+                    f"it keeps running: `undertone catalog --job {job_id}`"
+                )
             time.sleep(poll_seconds)
+
+
+def _untouched(status: Any) -> bool:
+    """No worker has begun planning the job (no item recorded)."""
+    return status.state == PLANNING and not any(status.counts.values())
+
+
+def _untouched_hint(settings: Settings, queue: str | None) -> str:
+    return (
+        f"check that `undertone worker` runs on queue {queue or settings.queue!r} of this broker and reaches the same "
+        f"catalog ({catalog_place(settings)}) and source paths"
+    )
+
+
+def catalog_place(settings: Settings) -> str:
+    """Where the catalog is, without any password."""
+    from sqlalchemy.engine import make_url
+
+    return make_url(settings.catalog_url).render_as_string(hide_password=True)
 
 
 @contextmanager

@@ -33,6 +33,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     ingest.add_argument("--redis-url", help="broker for --workers (default: $UNDERTONE_REDIS_URL)")
     ingest.add_argument("--queue", help="Celery queue for --workers (default: $UNDERTONE_QUEUE or 'undertone')")
     ingest.add_argument("--detach", action="store_true", help="with --workers: print the job id and return at once")
+    ingest.add_argument(
+        "--timeout", type=float, metavar="SECONDS",
+        help="with --workers: stop following the job after this long (it keeps running); without progress it gives up on its own",
+    )
     ingest.add_argument("--batch-size", type=int, default=None, metavar="N", help="tracks per batch (default 8)")
     ingest.add_argument("--json", action="store_true", help="print the summary as JSON")
     ingest.add_argument("--quiet", action="store_true", help="no progress bar")
@@ -88,7 +92,9 @@ def run_ingest_command(args: argparse.Namespace) -> int:
                         print("undertone: with an embedded store the vectors are written by the next "
                               "`undertone ingest` or `undertone catalog --repair`", file=sys.stderr)
                     return 0
-                summary = follow_job(job_id, settings, store=store, progress=bar.job, queue=args.queue, batch_size=batch_size)
+                summary = follow_job(
+                    job_id, settings, store=store, progress=bar.job, queue=args.queue, batch_size=batch_size, timeout=args.timeout
+                )
             finally:
                 if store is not None:
                     store.close()

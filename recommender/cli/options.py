@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 
+from recommender.errors import UsageError
 from recommender.settings import Settings
 
 
@@ -16,11 +17,18 @@ def add_store_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def settings_from_args(args: argparse.Namespace) -> Settings:
-    """Settings from the environment/config file, overridden by the shared command-line options."""
-    return Settings.load(
+    """Settings from the environment/config file, overridden by the shared command-line options.
+
+    Raises:
+        UsageError: The store path names something that is not a folder.
+    """
+    settings = Settings.load(
         store=getattr(args, "store", None),
         qdrant_url=getattr(args, "qdrant_url", None),
         database_url=getattr(args, "database_url", None),
         redis_url=getattr(args, "redis_url", None),
         model=getattr(args, "model", None),
     )
+    if settings.store.exists() and not settings.store.is_dir():
+        raise UsageError(f"store {settings.store} is a file; the store is a folder (it holds catalog.sqlite and vectors/)")
+    return settings

@@ -27,8 +27,9 @@ from recommender.cli.options import add_store_arguments, settings_from_args
 from recommender.cli.progress import ProgressBar
 from recommender.errors import UndertoneError, UsageError
 
-_WHERE = re.compile(r"^\s*([A-Za-z_][\w.\-]*)\s*(<=|>=|<|>|=)\s*(.*?)\s*$")
+_WHERE = re.compile(r"^\s*([A-Za-z_][\w.\-]*)\s*(<=|>=|==|<|>|=)\s*(.*?)\s*$")
 _RANGE_OPERATORS = {"<=": "lte", ">=": "gte", "<": "lt", ">": "gt"}
+MAX_RESULTS = 100_000
 
 
 @dataclass(frozen=True)
@@ -60,7 +61,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     search.add_argument("--emotion", action=_AppendQuery, const="emotion", metavar="WORD", help="emotion-word query (repeatable)")
     search.add_argument("--va", action=_AppendQuery, const="va", metavar="V,A", help="valence,arousal query in 0-1 (repeatable)")
     _add_ranking_arguments(search)
-    search.add_argument("-k", type=_positive_int, default=10, help="results per query (default 10)")
+    search.add_argument("-k", type=_result_count, default=10, help=f"results per query (default 10, at most {MAX_RESULTS})")
     search.add_argument("--json", action="store_true", help="one JSON object per query per line")
     add_store_arguments(search)
     search.set_defaults(handler=run_search, queries=[])
@@ -93,9 +94,19 @@ def _add_ranking_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def _positive_int(text: str) -> int:
-    value = int(text)
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
     if value < 1:
         raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
+    return value
+
+
+def _result_count(text: str) -> int:
+    value = _positive_int(text)
+    if value > MAX_RESULTS:
+        raise argparse.ArgumentTypeError(f"at most {MAX_RESULTS} results per query, got {value}")
     return value
 
 
@@ -109,29 +120,102 @@ def _positive_float(text: str) -> float:
 def parse_where_arguments(items: Sequence[str]) -> dict[str, Any]:
     """``["genre=rock,pop", "duration<=300", "year>=2000"]`` -> a :data:`~recommender.store.Where` filter.
 
-    Equality values are numbers when they parse as numbers; a comma makes an any-of list. Ranges on
-    the same key combine (``duration>=30 duration<=300``).
+    An item is ``key=value`` (``==`` works too; a comma makes an any-of list; ``"..."`` or ``'...'``
+    quote a value, which is then always text), ``key<=N`` and the other ranges (ranges on the same key
+    combine), or a JSON object in the API's form (``'{"year": {"gte": 2000}}'``). An unquoted value
+    that reads as a number matches that number or the same text, so ``year=007`` finds a manifest's
+    ``"007"`` as well as 7.
+
+    Raises:
+        UsageError: An item that cannot be read, or a key filtered twice in incompatible ways.
     """
     where: dict[str, Any] = {}
     for item in items:
+        if item.lstrip().startswith("{"):
+            for key, value in _json_filter(item).items():
+                if key in where:
+                    raise UsageError(f"--where {item!r}: {key} is already filtered")
+                where[key] = value
+            continue
         match = _WHERE.match(item)
         if not match or not match.group(3):
-            raise UsageError(f"--where {item!r}: expected key=value, key=a,b, key<=N, key>=N, key<N or key>N")
+            raise UsageError(
+                f"--where {item!r}: expected key=value, key=a,b, key<=N, key>=N, key<N, key>N or a JSON object"
+            )
         key, operator, raw = match.groups()
-        if operator == "=":
+        if raw[0] in "=<>!":
+            raise UsageError(f"--where {item!r}: the value starts with {raw[0]!r}; operators are =, <=, >=, < and >")
+        if operator in ("=", "=="):
             if key in where:
                 raise UsageError(f"--where {item!r}: {key} is already filtered")
-            values = [_scalar(part.strip()) for part in raw.split(",") if part.strip()]
+            values = [alternative for part in _split_values(item, raw) for alternative in _alternatives(part)]
             where[key] = values[0] if len(values) == 1 else values
             continue
         number = _scalar(raw)
         if not isinstance(number, (int, float)):
             raise UsageError(f"--where {item!r}: {operator} needs a number")
         bounds = where.setdefault(key, {})
-        if not isinstance(bounds, dict):
+        if not isinstance(bounds, dict) or set(bounds) - set(_RANGE_OPERATORS.values()):
             raise UsageError(f"--where {item!r}: {key} already has an equality filter")
         bounds[_RANGE_OPERATORS[operator]] = number
     return where
+
+
+def checked_where(items: Sequence[str]) -> dict[str, Any]:
+    """The ``--where`` filter, validated as the store will read it, and echoed on stderr (what was understood)."""
+    from recommender.store import parse_where
+
+    where = parse_where_arguments(items)
+    try:
+        parse_where(where)
+    except UndertoneError as error:
+        raise UsageError(f"--where: {error}") from error
+    if where:
+        print(f"undertone: filter {json.dumps(where, ensure_ascii=False)}", file=sys.stderr, flush=True)
+    return where
+
+
+def _json_filter(item: str) -> dict[str, Any]:
+    try:
+        value = json.loads(item)
+    except RecursionError:
+        raise UsageError("--where: the JSON filter is nested too deeply") from None
+    except ValueError as error:
+        raise UsageError(f"--where {item!r}: not valid JSON ({error})") from None
+    if not isinstance(value, dict):
+        raise UsageError(f"--where {item!r}: a JSON filter is an object, e.g. '{{\"genre\": \"jazz\"}}'")
+    return value
+
+
+_VALUE = re.compile(r"""\s*(?:"([^"]*)"|'([^']*)'|([^,"']*?))\s*(,|$)""")
+
+
+def _split_values(item: str, raw: str) -> list[str | tuple[str]]:
+    """The comma-separated values of ``key=...``; a quoted value comes back as a 1-tuple (always text)."""
+    values: list[str | tuple[str]] = []
+    position = 0
+    while position < len(raw):
+        match = _VALUE.match(raw, position)
+        if match is None or match.end() == position:
+            raise UsageError(f"--where {item!r}: unbalanced quotes or a quote inside a value")
+        double, single, bare, _ = match.groups()
+        quoted = double if double is not None else single
+        if quoted is not None:
+            values.append((quoted,))
+        elif bare:
+            values.append(bare)
+        position = match.end()
+    if not values:
+        raise UsageError(f"--where {item!r}: no value")
+    return values
+
+
+def _alternatives(value: str | tuple[str]) -> list[Any]:
+    """What one ``key=value`` value matches: quoted text as is; a number as the number or its text."""
+    if isinstance(value, tuple):
+        return [value[0]]
+    number = _scalar(value)
+    return [value] if isinstance(number, str) else [number, value]
 
 
 def _scalar(text: str) -> Any:
@@ -161,13 +245,7 @@ def run_search(args: argparse.Namespace) -> int:
     queries: list[Query] = args.queries
     if not queries:
         raise UsageError("nothing to search for: give speech files and/or --text, --emotion, --va")
-    where = parse_where_arguments(args.where)
-    from recommender.store import parse_where
-
-    try:
-        parse_where(where)
-    except UndertoneError as error:
-        raise UsageError(f"--where: {error}") from error
+    where = checked_where(args.where)
     try:
         recommender = _open_recommender(args)
     except UndertoneError as error:
@@ -267,7 +345,7 @@ def run_timeline(args: argparse.Namespace) -> int:
         )
     except ValueError as error:
         raise UsageError(str(error)) from error
-    where = parse_where_arguments(args.where) or None
+    where = checked_where(args.where) or None
     recommender = _open_recommender(args)
     with recommender:
         with ProgressBar("analyse", unit="s", disable=args.json) as bar:

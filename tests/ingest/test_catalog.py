@@ -141,3 +141,23 @@ def test_requeue_puts_indexed_tracks_back_in_the_outbox(catalog):
     assert catalog.requeue([ID_A, ID_B]) == 1
     assert [row.id for row in catalog.outbox()] == [ID_A]
     assert catalog.known_ids([ID_A, ID_B]) == {ID_A}
+
+
+def test_open_jobs_nothing_touches_are_shown_stale_and_revive(tmp_path):
+
+    url = f"sqlite:///{tmp_path / 'stale.sqlite'}"
+    with Catalog(url) as live:
+        planning = live.create_job("/music", mode="workers")  # a worker crashed while planning it
+        running = live.create_job("/music", mode="local")  # its `undertone ingest` was killed
+        (item,) = live.add_items(running, [SourceItem("/music/a.wav")])
+        live.finish_planning(running, 1)
+        assert not live.job_status(running).stale
+    with Catalog(url, stale_after=0.0) as later:
+        for job_id in (planning, running):
+            status = later.job_status(job_id)
+            assert status.stale and status.to_dict()["state"] == "stale" and "killed" in status.to_dict()["error"]
+        assert {job.shown_state for job in later.jobs()} == {"stale"}
+        later.finish_item(item, "failed", reason="corrupt")  # work resumes: the job completes as usual
+        later.finish_job_if_complete(running)
+        status = later.job_status(running)
+        assert status.state == "done" and not status.stale
