@@ -39,6 +39,8 @@ from sqlalchemy import (
     delete,
     event,
     func,
+    inspect,
+    or_,
     select,
     text,
     update,
@@ -139,6 +141,8 @@ class IngestJob(Base):
     error: Mapped[str | None] = mapped_column(Text)
     created_at: Mapped[dt.datetime]
     finished_at: Mapped[dt.datetime | None]
+    # Until when one worker holds the right to plan the job (a re-delivered task must not plan it twice).
+    planner_until: Mapped[dt.datetime | None]
 
 
 class IngestItem(Base):
@@ -288,6 +292,31 @@ class Catalog:
             session.add_all(rows)
             session.flush()
             return [row.id for row in rows]
+
+    def claim_planning(self, job_id: str, seconds: float) -> float:
+        """Take or renew the planning lease of a job for ``seconds``; 0 when taken, else seconds until it frees up.
+
+        Celery re-delivers a task that runs longer than the broker's visibility timeout while the first
+        copy still runs; the lease lets the second copy wait instead of recording every item again.
+        """
+        now = utcnow()
+        with self.session() as session:
+            claimed = session.execute(
+                update(IngestJob)
+                .where(IngestJob.id == job_id, or_(IngestJob.planner_until.is_(None), IngestJob.planner_until <= now))
+                .values(planner_until=now + dt.timedelta(seconds=seconds))
+            ).rowcount
+            if claimed:
+                return 0.0
+            until = session.scalar(select(IngestJob.planner_until).where(IngestJob.id == job_id))
+        return max(1.0, (as_utc(until) - now).total_seconds()) if until else 1.0
+
+    def renew_planning(self, job_id: str, seconds: float) -> None:
+        """Extend the lease of the planner that holds it (see :meth:`claim_planning`)."""
+        with self.session() as session:
+            session.execute(
+                update(IngestJob).where(IngestJob.id == job_id).values(planner_until=utcnow() + dt.timedelta(seconds=seconds))
+            )
 
     def finish_planning(self, job_id: str, total: int) -> None:
         with self.session() as session:
@@ -618,6 +647,11 @@ def _create_schema(connection: Connection) -> None:
         # Several workers start at once; serialise CREATE TABLE so they do not race on the catalog.
         connection.execute(text("SELECT pg_advisory_xact_lock(7461736)"))
     Base.metadata.create_all(connection)
+    # Catalogs created before a column existed get it here (create_all adds tables, never columns).
+    existing = {column["name"] for column in inspect(connection).get_columns(IngestJob.__tablename__)}
+    if "planner_until" not in existing:
+        kind = IngestJob.__table__.c.planner_until.type.compile(connection.dialect)
+        connection.execute(text(f"ALTER TABLE {IngestJob.__tablename__} ADD COLUMN planner_until {kind}"))
 
 
 def _upsert_track(session: Session, track_id: str, values: dict[str, Any]) -> None:

@@ -59,6 +59,12 @@ def ingestor_for(settings_message: dict[str, Any]) -> Ingestor:
     return _ingestors[key]
 
 
+def planning_lease() -> float:
+    """Seconds a planner holds a job: the broker re-delivers a task after its visibility timeout."""
+    options = current_app.conf.broker_transport_options or {}
+    return float(options.get("visibility_timeout", 3600))
+
+
 @shared_task(name=INGEST_JOB_TASK, **_RETRY)
 def ingest_job(job_id: str, source: str, settings: dict[str, Any], batch_size: int) -> None:
     """Enumerate ``source`` into the job's items and send them out in batches."""
@@ -73,6 +79,10 @@ def ingest_job(job_id: str, source: str, settings: dict[str, Any], batch_size: i
         return
     if status.state != PLANNING:
         return  # planned already: this is a re-delivery
+    lease = planning_lease()
+    wait = catalog.claim_planning(job_id, lease)
+    if wait:  # another copy of this task is planning the job; come back once its lease would have run out
+        raise ingest_job.retry(countdown=wait, max_retries=None)
     try:
         items = iter_source(source)
     except SourceError as error:
@@ -86,6 +96,7 @@ def ingest_job(job_id: str, source: str, settings: dict[str, Any], batch_size: i
     total = recorded
     try:
         for chunk in batched(islice(items, recorded, None), PLANNING_CHUNK):
+            catalog.renew_planning(job_id, lease)
             item_ids = catalog.add_items(job_id, chunk)
             total += len(item_ids)
             for batch in batched(item_ids, batch_size):

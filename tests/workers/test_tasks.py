@@ -127,3 +127,17 @@ def test_planning_that_breaks_fails_the_job_instead_of_leaving_it_planning(pair,
     with open_catalog(settings) as catalog:
         status = catalog.job_status(job_id)
     assert status.state == "failed" and "planning stopped: OSError: the disk went away" in status.error
+
+
+def test_a_job_task_redelivered_while_its_first_copy_plans_waits_and_records_nothing(music, settings, eager):
+    """Redis hands a task to a second worker once it has run past the visibility timeout: plan once."""
+    from celery.exceptions import Retry
+
+    with open_catalog(settings) as catalog:
+        job_id = catalog.create_job(str(music), mode="workers")
+        assert catalog.claim_planning(job_id, 600) == 0  # the first copy is still planning
+    with pytest.raises(Retry):
+        tasks.ingest_job(job_id, str(music), settings_to_message(settings), 1)
+    with open_catalog(settings) as catalog:
+        status = catalog.job_status(job_id)
+        assert status.state == "planning" and sum(status.counts.values()) == 0
