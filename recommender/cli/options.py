@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import argparse
+import sys
 
-from recommender.settings import Settings
+from recommender.settings import Settings, without_secrets
 
 
 def add_store_arguments(parser: argparse.ArgumentParser) -> None:
@@ -17,6 +18,15 @@ def add_store_arguments(parser: argparse.ArgumentParser) -> None:
 
 def settings_from_args(args: argparse.Namespace) -> Settings:
     """Settings from the environment/config file, overridden by the shared command-line options."""
+    for option in ("database_url", "redis_url"):
+        value = getattr(args, option, None)
+        if value and without_secrets(value) != value:
+            flag = "--" + option.replace("_", "-")
+            print(
+                f"undertone: warning: the password in {flag} is visible to every user of this machine (ps); "
+                f"put the URL in UNDERTONE_{option.upper()}_FILE (or the password in UNDERTONE_DATABASE_PASSWORD_FILE)",
+                file=sys.stderr,
+            )
     return Settings.load(
         store=getattr(args, "store", None),
         qdrant_url=getattr(args, "qdrant_url", None),
