@@ -44,9 +44,12 @@ from sqlalchemy import (
     update,
 )
 from sqlalchemy.engine import Connection, Engine, make_url
+from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column
 
 from ingest.sources import SourceItem
+from recommender.errors import ServiceUnavailableError
+from recommender.settings import without_secrets
 
 if TYPE_CHECKING:
     from recommender.settings import Settings
@@ -222,8 +225,16 @@ class Catalog:
     def __init__(self, url: str) -> None:
         self.url = url
         self.engine = _create_engine(url)
-        with self.engine.begin() as connection:
-            _create_schema(connection)
+        try:
+            with self.engine.begin() as connection:
+                _create_schema(connection)
+        except OperationalError as error:
+            self.engine.dispose()
+            cause = str(error.orig or error).strip().splitlines()[0]
+            raise ServiceUnavailableError(
+                f"cannot open the catalog database {without_secrets(url)}: {cause} "
+                "(is the server running? check --database-url / UNDERTONE_DATABASE_URL)"
+            ) from None
 
     def close(self) -> None:
         self.engine.dispose()
