@@ -106,3 +106,42 @@ def test_a_damaged_store_says_to_repair_and_repair_rebuilds_it(capsys, music: Pa
         assert vectors.count() == 3
     code, out, _ = run(capsys, "search", *store, "--json", "--va", "0.5,0.5")
     assert code == 0 and len(json.loads(out)["results"]) == 3
+
+
+def test_a_database_lost_mid_command_is_one_line(pair: Path, settings, postgres_url: str, tmp_path: Path) -> None:
+    """The database vanishes while ``ingest --workers`` follows its job (no worker takes it): one line, exit 1."""
+    import os
+    import subprocess
+    import sys
+    import time
+    import uuid
+
+    import sqlalchemy
+
+    from ingest.catalog import open_catalog
+
+    command = [
+        sys.executable, "-m", "recommender.cli", "ingest", str(pair), "--workers", "--redis-url", "redis://127.0.0.1:6379/0",
+        "--queue", f"undertone-test-{uuid.uuid4().hex[:10]}", "--database-url", postgres_url, "--store", str(settings.store),
+        "--model", settings.model, "--quiet",
+    ]
+    env = {**os.environ, "UNDERTONE_CONFIG": str(tmp_path / "none.toml")}
+    follower = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+    try:
+        deadline = time.monotonic() + 120
+        while True:
+            assert follower.poll() is None, follower.communicate()
+            with open_catalog(settings.replace(database_url=postgres_url)) as catalog:
+                if catalog.jobs():
+                    break
+            assert time.monotonic() < deadline, "the job was never submitted"
+            time.sleep(0.5)
+        admin = sqlalchemy.create_engine(postgres_url.rsplit("/", 1)[0].replace("postgresql:", "postgresql+psycopg2:") + "/test", isolation_level="AUTOCOMMIT")
+        with admin.connect() as connection:
+            connection.exec_driver_sql(f"DROP DATABASE {postgres_url.rsplit('/', 1)[1]} WITH (FORCE)")
+        admin.dispose()
+        _, err = follower.communicate(timeout=60)
+    finally:
+        follower.kill()
+    assert follower.returncode == 1 and "Traceback" not in err
+    assert err.strip().splitlines()[-1].startswith("undertone: error: lost the connection to the catalog database:")
