@@ -9,11 +9,13 @@ has a ``dashboard_token`` asks for it before any page runs.
 from __future__ import annotations
 
 import hmac
+import re
+import uuid
 from pathlib import Path
 
 import streamlit as st
 
-from ingest.sources import SourceError, iter_source
+from ingest.sources import DECODABLE_EXTENSIONS, SourceError, iter_source
 from recommender.errors import UsageError
 from recommender.settings import Settings
 
@@ -60,11 +62,40 @@ def library_path(text: str, settings: Settings) -> Path:
     return path
 
 
+def uploads_dir(settings: Settings) -> Path:
+    """Where tracks uploaded through the dashboard are kept (inside the store: always a library root)."""
+    return (settings.store / "uploads").resolve()
+
+
+def save_uploads(files: list[tuple[str, bytes]], settings: Settings) -> Path:
+    """Write uploaded ``(name, content)`` audio files to a new folder under :func:`uploads_dir`; return it.
+
+    Only the base name of each upload is kept, reduced to safe characters: a name cannot steer the
+    file elsewhere on the server.
+
+    Raises:
+        UsageError: No file, or a file that is not audio by its extension.
+    """
+    if not files:
+        raise UsageError("Choose one or more audio files to upload.")
+    folder = uploads_dir(settings) / uuid.uuid4().hex[:12]
+    names = []
+    for name, _ in files:
+        safe = re.sub(r"[^\w.\- ]", "_", Path(name).name).strip(". ") or "track"
+        if Path(safe).suffix.lower().lstrip(".") not in DECODABLE_EXTENSIONS:
+            raise UsageError(f"{name} is not an audio file this server can read ({', '.join(sorted(DECODABLE_EXTENSIONS))}).")
+        names.append(safe)
+    folder.mkdir(parents=True)
+    for number, (safe, (_, content)) in enumerate(zip(names, files, strict=True)):
+        (folder / f"{number:03d}-{safe}").write_bytes(content)
+    return folder
+
+
 def playable(path: str | Path | None, settings: Settings) -> Path | None:
-    """The resolved audio file the dashboard may stream to a browser, or None (outside the library roots)."""
-    if not path or not settings.library_roots:
+    """The resolved audio file the dashboard may stream to a browser (inside the library roots or the uploads), or None."""
+    if not path:
         return None
-    resolved = inside_roots(path, settings.library_roots)
+    resolved = inside_roots(path, (*settings.library_roots, uploads_dir(settings)))
     return resolved if resolved is not None and resolved.is_file() else None
 
 

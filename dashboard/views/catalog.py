@@ -2,16 +2,19 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pandas as pd
 import streamlit as st
 
 from dashboard import charts, resources
-from dashboard.access import NO_ROOTS, library_path
+from dashboard.access import NO_ROOTS, library_path, save_uploads
 from dashboard.guard import guard
 from dashboard.jobs import Job, ProgressFn
 from dashboard.text import plain
 from ingest.catalog import JobStatus
 from ingest.pipeline import JobSummary, run_ingest
+from ingest.sources import DECODABLE_EXTENSIONS
 from recommender.emotion import BUILTIN_VA
 from recommender.errors import UsageError
 from recommender.settings import Settings
@@ -20,14 +23,17 @@ st.title("Catalog")
 st.caption("Add music to your catalog and see how its emotions spread over the valence-arousal plane.")
 
 
-def start_ingest(source: str) -> None:
-    """Validate ``source`` (inside the library roots) and start ingesting it in a background thread of this process."""
-    settings = resources.current_settings()
-    path = library_path(source, settings)
-    board = resources.job_board(settings)
-    if board.running():
-        # One writer at a time keeps the progress bars honest and the machine responsive.
+def check_idle() -> None:
+    """One writer at a time keeps the progress bars honest and the machine responsive."""
+    if resources.job_board().running():
         raise UsageError("An ingestion is already running; start the next one when it has finished.")
+
+
+def start_ingest(path: Path, title: str) -> None:
+    """Start ingesting ``path`` (already checked to lie inside the library roots) in a background thread of this process."""
+    settings = resources.current_settings()
+    board = resources.job_board(settings)
+    check_idle()
     recommender = resources.recommender(settings)
 
     def work(progress: ProgressFn) -> JobSummary:
@@ -42,7 +48,7 @@ def start_ingest(source: str) -> None:
         # The search path's store and model: one owner for the store, one copy of the model in memory.
         return run_ingest(path, settings, progress=report, store=recommender.store, model=recommender.model)
 
-    board.start(f"Ingest {path}", work)
+    board.start(title, work)
 
 
 def show_job(job: Job) -> None:
@@ -110,7 +116,17 @@ with guard("starting the ingestion"):
             disabled=not settings.library_roots,
         )
         if st.form_submit_button("Start ingesting", type="primary", disabled=not settings.library_roots):
-            start_ingest(source)
+            path = library_path(source, settings)
+            start_ingest(path, f"Ingest {path}")
+    with st.form("upload", border=True, clear_on_submit=True):
+        uploads = st.file_uploader(
+            "Or upload tracks", type=sorted(DECODABLE_EXTENSIONS), accept_multiple_files=True,
+            help="The files are kept with the catalog on the server, so the Search page can play them.",
+        )
+        if st.form_submit_button("Upload and ingest"):
+            check_idle()  # before anything is written
+            folder = save_uploads([(upload.name, upload.getvalue()) for upload in uploads or []], settings)
+            start_ingest(folder, f"Ingest {len(uploads)} uploaded file(s)")
 
 with guard("showing ingestion progress"):
     jobs_section()

@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import shutil
 import subprocess
+import time
 from pathlib import Path
 
 import pytest
@@ -192,3 +193,32 @@ def open_app(store: Path, monkeypatch: pytest.MonkeyPatch, page: str | None = No
         app.switch_page(page).run()
     assert not app.exception
     return app
+
+
+def test_without_roots_tracks_can_still_be_uploaded(music_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("UNDERTONE_LIBRARY_ROOTS", raising=False)
+    store = tmp_path / "store"
+    app = open_app(store, monkeypatch, "views/catalog.py")
+    files = [("../../../tmp/evil name.flac", (music_dir / "00_happy.flac").read_bytes(), "audio/flac"),
+             ("sad.flac", (music_dir / "01_sad.flac").read_bytes(), "audio/flac")]
+    app.file_uploader[0].set_value(files)
+    app.button[1].click().run()
+    assert not app.exception and not app.error
+    deadline = time.monotonic() + TIMEOUT
+    while not app.success and time.monotonic() < deadline:
+        time.sleep(0.5)
+        app.run()
+    assert "2 ingested, 0 unchanged, 0 failed" in app.success[0].value
+    saved = sorted(path.name for path in (store / "uploads").rglob("*.flac"))
+    assert saved == ["000-evil name.flac", "001-sad.flac"]
+    assert not Path("/tmp/evil name.flac").exists()
+    app.switch_page("views/search.py").run()
+    app.radio[0].set_value("Valence-arousal").run()
+    assert len(app.get("audio")) == 2  # uploads play even without library roots
+
+
+def test_uploads_must_be_audio(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from dashboard.access import save_uploads
+
+    with pytest.raises(UsageError, match="not an audio file"):
+        save_uploads([("notes.txt", b"hello")], settings_with())
