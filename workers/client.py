@@ -44,13 +44,16 @@ def settings_to_message(settings: Settings) -> dict[str, Any]:
 def settings_from_message(message: dict[str, Any], own: Settings | None = None) -> Settings:
     """The submitter's catalog as this worker reaches it: the message's fields over the worker's own settings.
 
-    The password of the database comes from the worker: its ``database_password`` (``UNDERTONE_DATABASE_PASSWORD``
-    or ``_FILE``), or its own ``database_url`` when that names the same database with a password.
+    The password of the database comes from the worker (its ``database_url`` or ``database_password``,
+    from the environment or a ``_FILE``), and only for the database the worker itself is configured
+    for: a message naming another host must not make the worker send its password there.
     """
     own = own or Settings.load()
     fields = {key: message[key] for key in WORKER_FIELDS if key in message}
-    if fields.get("database_url") and own.database_url and without_password(own.database_url) == fields["database_url"]:
+    if fields.get("database_url") and fields["database_url"] == (without_password(own.database_url) if own.database_url else None):
         fields["database_url"] = own.database_url
+    else:
+        fields["database_password"] = None
     return own.replace(**fields)
 
 

@@ -10,6 +10,7 @@ from typing import Any, TypeVar
 import numpy as np
 
 from recommender.errors import DimensionMismatchError, ServiceUnavailableError, StoreError
+from recommender.settings import without_secrets
 from recommender.store.base import PAYLOAD_INDEXES, Hit, TrackPoint, VectorStore, Where
 from recommender.store.conversions import as_vector, canonical_id, jsonable, to_client_filter, to_track_point
 
@@ -27,7 +28,8 @@ def _reachable(method: Method) -> Method:
             return method(self, *args, **kwargs)
         except ResponseHandlingException as error:
             raise ServiceUnavailableError(
-                f"cannot reach the Qdrant server {self.url}: {error} (is it running? check --qdrant-url / UNDERTONE_QDRANT_URL)"
+                f"cannot reach the Qdrant server {without_secrets(self.url)}: {error} "
+                "(is it running? check --qdrant-url / UNDERTONE_QDRANT_URL)"
             ) from None
 
     return wrapper  # type: ignore[return-value]

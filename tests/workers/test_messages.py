@@ -69,8 +69,12 @@ def test_the_worker_supplies_the_password_from_its_own_settings(tmp_path: Path, 
 
     (tmp_path / "password").write_text(PASSWORD + "\n")
     monkeypatch.setenv("UNDERTONE_DATABASE_PASSWORD_FILE", str(tmp_path / "password"))
-    worker = settings_from_message(message, Settings.load(config_file=tmp_path / "none.toml", redis_url=REDIS_URL))
+    own = Settings.load(config_file=tmp_path / "none.toml", redis_url=REDIS_URL, database_url="postgresql://u@db/cat")
+    worker = settings_from_message(message, own)
     assert worker.catalog_url == submitter.database_url and worker.redis_url == REDIS_URL and worker.store == tmp_path / "s"
+    # Whoever can write to the queue must not learn the password by naming a database of theirs.
+    hostile = {**message, "database_url": "postgresql://u@attacker.example/cat"}
+    assert settings_from_message(hostile, own).catalog_url == "postgresql://u@attacker.example/cat"
     monkeypatch.delenv("UNDERTONE_DATABASE_PASSWORD_FILE")
 
     own = Settings.load(config_file=tmp_path / "none.toml", database_url=f"postgresql://u:{PASSWORD}@db/cat")
