@@ -81,3 +81,27 @@ def test_the_worker_supplies_the_password_from_its_own_settings(tmp_path: Path, 
     assert settings_from_message(message, own).catalog_url == submitter.database_url
     other = Settings.load(config_file=tmp_path / "none.toml", database_url=f"postgresql://u:{PASSWORD}@elsewhere/cat")
     assert settings_from_message(message, other).catalog_url == "postgresql://u@db/cat"  # never sent to another host
+
+
+def test_batches_a_worker_sends_carry_no_secret(redis_queue, postgres_url: str, pair: Path, tmp_path: Path) -> None:
+    from ingest.catalog import open_catalog
+    from workers import tasks
+    from workers.app import create_app
+
+    client, queue = redis_queue
+    database = postgres_url.replace("postgresql://postgres@", f"postgresql://postgres:{PASSWORD}@")
+    settings = Settings.load(config_file=tmp_path / "none.toml", store=tmp_path / "store", database_url=database, redis_url=REDIS_URL, queue=queue)
+    create_app(settings)  # the current app, as in a worker: the job task sends its batches through it
+    with open_catalog(settings) as catalog:
+        job_id = catalog.create_job(str(pair), mode="workers")
+    try:
+        tasks.ingest_job(job_id, str(pair), settings_to_message(settings), 1)
+    finally:
+        for ingestor in tasks._ingestors.values():
+            ingestor.catalog.close()
+        tasks._ingestors.clear()
+    messages = queued_messages(client, queue)
+    assert len(messages) == 2  # one batch per track
+    for raw, headers, args in messages:
+        assert PASSWORD.encode() not in raw and b"redis://" not in raw
+        assert headers["argsrepr"] == repr((job_id, args[1], "<settings>"))
