@@ -222,3 +222,15 @@ def test_uploads_must_be_audio(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) 
 
     with pytest.raises(UsageError, match="not an audio file"):
         save_uploads([("notes.txt", b"hello")], settings_with())
+
+
+def test_evaluation_reads_own_csvs_only_inside_the_roots(library: Path, ingested_store: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("UNDERTONE_LIBRARY_ROOTS", str(library))
+    secret = library.parent / "secret" / "passwords.csv"
+    app = open_app(ingested_store, monkeypatch, "views/evaluation.py")
+    app.selectbox[0].set_value("a CSV file…")
+    app.text_input[0].input(str(secret))
+    app.button[0].click().run()
+    assert not app.exception
+    assert [shown(e.value) for e in app.error] == [f"{secret} is not a folder or manifest inside the music library ({library})."]
+    assert "hunter2" not in str(app)
