@@ -2,12 +2,11 @@
 
 With workers, the submitting process records the job and sends one ``undertone.ingest_job`` task;
 a worker enumerates the source into ``ingest_items`` and fans out ``undertone.ingest_batch`` tasks.
-The job carries the submitter's store settings (:data:`WORKER_FIELDS`), so any worker serves any store;
-it never carries a secret: Redis keeps messages readable to anyone with broker access, so the
-database URL travels without its password and the worker supplies its own (:func:`settings_from_message`).
-When the vector store is
-embedded, workers only stage tracks in SQL and the submitter -- the store's one owner -- flushes them
-into the store while it follows the job (:func:`follow_job`).
+The job carries the submitter's store settings (:data:`WORKER_FIELDS`), so any worker serves any store,
+but never a secret: anyone with access to Redis can read the messages, so the database URL travels
+without its password and the worker supplies its own (:func:`settings_from_message`). When the vector
+store is embedded, workers only stage tracks in SQL and the submitter -- the store's one owner --
+flushes them into the store while it follows the job (:func:`follow_job`).
 """
 
 from __future__ import annotations
@@ -29,7 +28,7 @@ if TYPE_CHECKING:
 
 INGEST_JOB_TASK = "undertone.ingest_job"
 INGEST_BATCH_TASK = "undertone.ingest_batch"
-# What a worker needs to know about the submitter's catalog; the broker, limits and secrets are its own.
+# What a worker needs to know about the submitter's catalog; the broker, queue and secrets are its own.
 WORKER_FIELDS = ("store", "qdrant_url", "database_url", "collection", "model", "lexicon", "max_track_seconds")
 
 

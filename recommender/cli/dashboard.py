@@ -78,7 +78,7 @@ def run_dashboard(args: argparse.Namespace) -> NoReturn:
     if not is_loopback(args.address) and settings_from_args(args).dashboard_token is None:
         # Streamlit has no login: beyond localhost anyone who reaches the port could search and ingest.
         raise UsageError(
-            f"the dashboard has no password and --address {args.address} lets other machines reach it: set "
+            f"the dashboard has no password and listening on {args.address} lets other machines reach it: set "
             "UNDERTONE_DASHBOARD_TOKEN (or UNDERTONE_DASHBOARD_TOKEN_FILE), or listen on 127.0.0.1 behind an "
             "authenticating proxy (docs/security.md)"
         )
