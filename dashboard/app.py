@@ -11,9 +11,13 @@ from pathlib import Path
 
 import streamlit as st
 
+from dashboard.access import require_login
+from dashboard.resources import current_settings
+
 HERE = Path(__file__).resolve().parent
 
 st.set_page_config(page_title="Undertone", page_icon=":material/graphic_eq:", layout="wide", initial_sidebar_state="expanded")
+require_login(current_settings())  # before any page runs: a page could otherwise read the catalog
 
 navigation = st.navigation(
     [

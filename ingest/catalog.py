@@ -50,7 +50,8 @@ from sqlalchemy.exc import DatabaseError, InterfaceError, OperationalError
 from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column
 
 from ingest.sources import SourceItem
-from recommender.errors import UndertoneError
+from recommender.errors import ServiceUnavailableError, UndertoneError
+from recommender.settings import without_secrets
 
 if TYPE_CHECKING:
     from recommender.settings import Settings
@@ -250,11 +251,13 @@ class Catalog:
                 _create_schema(connection)
         except DatabaseError as error:
             self.engine.dispose()
-            if isinstance(error, (OperationalError, InterfaceError)) and (not url.startswith("sqlite") or "locked" in str(error)):
-                raise  # a database server that is away, a long write lock: transient
-            where = make_url(url).render_as_string(hide_password=True)
+            cause = str(getattr(error, "orig", None) or error).strip().splitlines()[0]
+            if isinstance(error, (OperationalError, InterfaceError)) and (not url.startswith("sqlite") or "locked" in cause):
+                # A database server that is away, a long write lock: transient (workers retry it).
+                hint = "" if url.startswith("sqlite") else " (is the server running? check --database-url / UNDERTONE_DATABASE_URL)"
+                raise ServiceUnavailableError(f"cannot open the catalog database {without_secrets(url)}: {cause}{hint}") from None
             raise CatalogError(
-                f"the catalog {where} cannot be used ({getattr(error, 'orig', None) or error}); if the file is damaged, "
+                f"the catalog {without_secrets(url)} cannot be used ({cause}); if the file is damaged, "
                 "move it away and ingest again to rebuild it (the vector store is an index of it)"
             ) from None
 

@@ -17,8 +17,9 @@ that describes it (``ValueError``, ``FileNotFoundError`` ...) so plain ``except`
     ├── CorpusMissingError, ModelNotFoundError (FileNotFoundError)
     ├── ModelMismatchError (ValueError), EmptyCatalogError (LookupError)
     ├── InvalidFilterError (ValueError)
+    ├── ServiceUnavailableError (ConnectionError)   the database, Redis or a Qdrant server cannot be reached
     └── StoreError (RuntimeError)
-        ├── StoreBusyError
+        ├── StoreBusyError, StoreCorruptError
         └── DimensionMismatchError (also ValueError)
 
 Outer layers derive their own from these (``ingest.sources.SourceError``, ``ingest.pipeline.AnalysisError``).
@@ -121,12 +122,20 @@ class InvalidFilterError(UndertoneError, ValueError):
     """A search filter that cannot be understood."""
 
 
+class ServiceUnavailableError(UndertoneError, ConnectionError):
+    """The catalog database, the Redis broker or a Qdrant server cannot be reached (worth retrying later)."""
+
+
 class StoreError(UndertoneError, RuntimeError):
     """A vector store cannot do what was asked."""
 
 
 class StoreBusyError(StoreError):
     """Another process owns the embedded store."""
+
+
+class StoreCorruptError(StoreError):
+    """The embedded store's files cannot be read; ``undertone catalog --repair`` rebuilds them from the catalog."""
 
 
 class DimensionMismatchError(StoreError, ValueError):

@@ -2,9 +2,11 @@
 
 With workers, the submitting process records the job and sends one ``undertone.ingest_job`` task;
 a worker enumerates the source into ``ingest_items`` and fans out ``undertone.ingest_batch`` tasks.
-The job carries the submitter's settings, so any worker serves any store. When the vector store is
-embedded, workers only stage tracks in SQL and the submitter -- the store's one owner -- flushes them
-into the store while it follows the job (:func:`follow_job`).
+The job carries the submitter's store settings (:data:`WORKER_FIELDS`), so any worker serves any store,
+but never a secret: anyone with access to Redis can read the messages, so the database URL travels
+without its password and the worker supplies its own (:func:`settings_from_message`). When the vector
+store is embedded, workers only stage tracks in SQL and the submitter -- the store's one owner --
+flushes them into the store while it follows the job (:func:`follow_job`).
 """
 
 from __future__ import annotations
@@ -18,9 +20,9 @@ from typing import TYPE_CHECKING, Any
 
 from ingest.catalog import PLANNING, RUNNING, Catalog, open_catalog
 from ingest.pipeline import DEFAULT_BATCH_SIZE, JobSummary, Progress, batched, flush_outbox
-from recommender.errors import UndertoneError
-from recommender.settings import Settings
-from workers.app import create_app
+from recommender.errors import ServiceUnavailableError, UndertoneError
+from recommender.settings import Settings, without_password, without_secrets
+from workers.app import DEFAULT_REDIS_URL, create_app
 
 if TYPE_CHECKING:
     from recommender.store import VectorStore
@@ -29,6 +31,8 @@ logger = logging.getLogger(__name__)
 
 INGEST_JOB_TASK = "undertone.ingest_job"
 INGEST_BATCH_TASK = "undertone.ingest_batch"
+# What a worker needs to know about the submitter's catalog; the broker, queue and secrets are its own.
+WORKER_FIELDS = ("store", "qdrant_url", "database_url", "collection", "model", "lexicon", "max_track_seconds")
 # A job no worker has started after this long gets a hint on what to check (it keeps waiting).
 UNTOUCHED_HINT_SECONDS = 60.0
 
@@ -38,13 +42,32 @@ class JobStalledError(UndertoneError, TimeoutError):
 
 
 def settings_to_message(settings: Settings) -> dict[str, Any]:
-    """Settings as JSON-safe task arguments."""
-    return settings.model_dump(mode="json")
+    """The settings a worker needs, JSON-safe and without any password."""
+    message = settings.model_dump(mode="json", include=set(WORKER_FIELDS))
+    if message["database_url"]:
+        message["database_url"] = without_password(message["database_url"])
+    return message
 
 
-def settings_from_message(message: dict[str, Any]) -> Settings:
-    """The submitter's settings, as a worker reads them from a task's arguments."""
-    return Settings.model_validate(message)
+def settings_from_message(message: dict[str, Any], own: Settings | None = None) -> Settings:
+    """The submitter's catalog as this worker reaches it: the message's fields over the worker's own settings.
+
+    The password of the database comes from the worker (its ``database_url`` or ``database_password``,
+    from the environment or a ``_FILE``), and only for the database the worker itself is configured
+    for: a message naming another host must not make the worker send its password there.
+    """
+    own = own or Settings.load()
+    fields = {key: message[key] for key in WORKER_FIELDS if key in message}
+    if fields.get("database_url") and fields["database_url"] == (without_password(own.database_url) if own.database_url else None):
+        fields["database_url"] = own.database_url
+    else:
+        fields["database_password"] = None
+    return own.replace(**fields)
+
+
+def task_argsrepr(args: tuple[Any, ...]) -> str:
+    """How a task's arguments appear in logs and the message headers: settings as a placeholder."""
+    return repr(tuple("<settings>" if isinstance(arg, dict) else arg for arg in args))
 
 
 def submit_job(
@@ -62,7 +85,11 @@ def submit_job(
     source = str(Path(source).expanduser().absolute())
     with _catalog(settings, catalog) as opened:
         job_id = opened.create_job(source, mode="workers")
-    _send(settings, queue, INGEST_JOB_TASK, (job_id, source, settings_to_message(settings), batch_size))
+        try:
+            _send(settings, queue, INGEST_JOB_TASK, (job_id, source, settings_to_message(settings), batch_size))
+        except ServiceUnavailableError as error:
+            opened.fail_job(job_id, str(error))  # no worker will ever see it: never leave it planning
+            raise
     return job_id
 
 
@@ -94,7 +121,8 @@ def resend_job(
 def workers_online(settings: Settings, queue: str | None = None, timeout: float = 2.0) -> int:
     """How many workers answer a ping on the broker (0: jobs would wait)."""
     app = create_app(_with_queue(settings, queue))
-    return len(app.control.ping(timeout=timeout) or [])
+    with _broker(settings):
+        return len(app.control.ping(timeout=timeout) or [])
 
 
 def follow_job(
@@ -203,4 +231,19 @@ def _with_queue(settings: Settings, queue: str | None) -> Settings:
 
 def _send(settings: Settings, queue: str | None, task: str, args: tuple[Any, ...]) -> None:
     settings = _with_queue(settings, queue)
-    create_app(settings).send_task(task, args=args, queue=settings.queue)
+    with _broker(settings):
+        create_app(settings).send_task(task, args=args, queue=settings.queue, argsrepr=task_argsrepr(args))
+
+
+@contextmanager
+def _broker(settings: Settings) -> Iterator[None]:
+    """Report a broker that cannot be reached as one clear :class:`ServiceUnavailableError`."""
+    from kombu.exceptions import OperationalError
+
+    try:
+        yield
+    except OperationalError as error:
+        url = without_secrets(settings.redis_url or DEFAULT_REDIS_URL)
+        raise ServiceUnavailableError(
+            f"cannot reach the Redis broker {url}: {error} (is it running? check --redis-url / UNDERTONE_REDIS_URL)"
+        ) from None

@@ -20,7 +20,7 @@ from celery.signals import worker_process_init
 from ingest.catalog import PLANNING, open_catalog
 from ingest.pipeline import Ingestor, batched, transient_errors
 from ingest.sources import SourceError, iter_source
-from workers.client import INGEST_BATCH_TASK, INGEST_JOB_TASK, catalog_place, settings_from_message
+from workers.client import INGEST_BATCH_TASK, INGEST_JOB_TASK, catalog_place, settings_from_message, task_argsrepr
 
 logger = logging.getLogger(__name__)
 
@@ -92,7 +92,7 @@ def ingest_job(job_id: str, source: str, settings: dict[str, Any], batch_size: i
     # been sent. Send every queued one again (a batch skips what is done) and carry on after the prefix.
     recorded = sum(status.counts.values())
     for chunk in batched(catalog.queued_item_ids(job_id), batch_size):
-        ingest_batch.delay(job_id, chunk, settings)
+        _send_batch(job_id, chunk, settings)
     total = recorded
     try:
         for chunk in batched(islice(items, recorded, None), PLANNING_CHUNK):
@@ -100,7 +100,7 @@ def ingest_job(job_id: str, source: str, settings: dict[str, Any], batch_size: i
             item_ids = catalog.add_items(job_id, chunk)
             total += len(item_ids)
             for batch in batched(item_ids, batch_size):
-                ingest_batch.delay(job_id, batch, settings)
+                _send_batch(job_id, batch, settings)
     except transient_errors(include_qdrant=True):
         raise  # retried: planning resumes after the recorded prefix
     except Exception as error:  # anything else would leave the job "planning" for good
@@ -109,6 +109,11 @@ def ingest_job(job_id: str, source: str, settings: dict[str, Any], batch_size: i
         return
     catalog.finish_planning(job_id, total)
     logger.info("job %s: %d items in batches of %d", job_id, total, batch_size)
+
+
+def _send_batch(job_id: str, item_ids: list[int], settings: dict[str, Any]) -> None:
+    args = (job_id, list(item_ids), settings)
+    ingest_batch.apply_async(args, argsrepr=task_argsrepr(args))
 
 
 @shared_task(name=INGEST_BATCH_TASK, **_RETRY)

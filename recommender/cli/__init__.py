@@ -16,6 +16,7 @@ from collections.abc import Sequence
 
 from recommender.cli import dashboard, demo, ingest, model, search, worker
 from recommender.errors import UndertoneError
+from recommender.settings import without_secrets
 
 COMMANDS = (dashboard, demo, ingest, model, search, worker)
 
@@ -49,6 +50,30 @@ def main(argv: Sequence[str] | None = None) -> int:
     except UndertoneError as error:
         print(f"undertone: error: {error}", file=sys.stderr)
         return 1
+    except Exception as error:
+        service = _unreachable_service(error)
+        if service is None:
+            raise
+        # An outage in the middle of a command: one line, not a traceback through three libraries.
+        cause = without_secrets(" ".join(str(error).split()))[:300]
+        print(f"undertone: error: lost the connection to {service}: {cause}", file=sys.stderr)
+        return 1
+
+
+def _unreachable_service(error: Exception) -> str | None:
+    """Which service ``error`` says cannot be reached, if it is a connection failure of one (else None)."""
+    kinds: list[tuple[str, str, str]] = [
+        ("sqlalchemy.exc", "OperationalError", "the catalog database"),
+        ("kombu.exceptions", "OperationalError", "the Redis broker"),
+        ("redis.exceptions", "ConnectionError", "the Redis broker"),
+        ("qdrant_client.http.exceptions", "ResponseHandlingException", "the Qdrant server"),
+    ]
+    for module, name, service in kinds:
+        # Only libraries this command imported can have raised; importing the others costs seconds.
+        kind = getattr(sys.modules.get(module), name, None)
+        if kind is not None and isinstance(error, kind):
+            return service
+    return None
 
 
 def _silence_stdout() -> None:

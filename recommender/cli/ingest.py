@@ -169,13 +169,18 @@ def _reconcile(catalog: Catalog, settings: Settings, *, repair: bool, as_json: b
     from recommender.store import open_vector_store
 
     try:
-        store = open_vector_store(settings)
+        # Repair rebuilds an unreadable embedded store from the vectors the catalog keeps.
+        store = open_vector_store(settings, set_aside_unreadable=repair)
     except StoreBusyError as error:
         raise UsageError(str(error)) from error
+    set_aside = getattr(store, "set_aside", None)
     with store:
         report = reconcile(catalog, store, repair=repair)
+    if set_aside is not None:
+        print(f"undertone: the vector store could not be read; its files were moved to {set_aside} (delete them once the "
+              f"rebuilt store works) and {len(report.missing)} tracks were written again from the catalog", file=sys.stderr)
     if as_json:
-        print(json.dumps(report.to_dict(), indent=2))
+        print(json.dumps({**report.to_dict(), "set_aside": str(set_aside) if set_aside else None}, indent=2))
     else:
         print(
             f"store: {report.store_points} points; SQL: {report.sql_indexed} indexed, {report.outbox} awaiting a vector write; "

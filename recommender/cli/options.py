@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import argparse
+import sys
 
 from recommender.errors import UsageError
-from recommender.settings import Settings
+from recommender.settings import Settings, without_secrets
 
 
 def add_store_arguments(parser: argparse.ArgumentParser) -> None:
@@ -22,6 +23,15 @@ def settings_from_args(args: argparse.Namespace) -> Settings:
     Raises:
         UsageError: The store path names something that is not a folder.
     """
+    for option in ("database_url", "redis_url"):
+        value = getattr(args, option, None)
+        if value and without_secrets(value) != value:
+            flag = "--" + option.replace("_", "-")
+            print(
+                f"undertone: warning: the password in {flag} is visible to every user of this machine (ps); "
+                f"put the URL in UNDERTONE_{option.upper()}_FILE (or the password in UNDERTONE_DATABASE_PASSWORD_FILE)",
+                file=sys.stderr,
+            )
     settings = Settings.load(
         store=getattr(args, "store", None),
         qdrant_url=getattr(args, "qdrant_url", None),

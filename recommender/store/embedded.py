@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import fcntl
 import json
 import os
@@ -11,7 +12,7 @@ from typing import IO, Any
 
 import numpy as np
 
-from recommender.errors import DimensionMismatchError, StoreBusyError, StoreError
+from recommender.errors import DimensionMismatchError, StoreBusyError, StoreCorruptError, StoreError
 from recommender.store.base import PAYLOAD_INDEXES, Hit, TrackPoint, VectorStore, Where
 from recommender.store.conversions import as_vector, canonical_id, jsonable, to_edge_filter, to_track_point
 
@@ -68,12 +69,15 @@ class EdgeVectorStore(VectorStore):
     Args:
         directory: Store directory (``Settings.vectors_path``); created if missing.
         collection: Shard name inside ``directory``.
+        set_aside_unreadable: When the shard's files cannot be read, move them to
+            ``<collection>.unreadable-<time>`` (recorded in ``set_aside``) and start empty, for a rebuild.
 
     Raises:
         StoreBusyError: Another process (or another open store in this one) owns ``directory``.
+        StoreCorruptError: The shard's files cannot be read (and ``set_aside_unreadable`` is off).
     """
 
-    def __init__(self, directory: str | Path, collection: str = "tracks") -> None:
+    def __init__(self, directory: str | Path, collection: str = "tracks", *, set_aside_unreadable: bool = False) -> None:
         import qdrant_edge
 
         self._q = qdrant_edge
@@ -84,13 +88,32 @@ class EdgeVectorStore(VectorStore):
         self._shard: Any = None
         self._dim: int | None = None
         self._closed = False
+        self.set_aside: Path | None = None
         try:
             if self._shard_path.is_dir() and any(self._shard_path.iterdir()):
-                self._shard = qdrant_edge.EdgeShard.load(str(self._shard_path))
-                self._dim = self._read_dim()
+                self._load(set_aside_unreadable)
         except BaseException:
             self._lock.release()
             raise
+
+    def _load(self, set_aside_unreadable: bool) -> None:
+        try:
+            self._shard = self._q.EdgeShard.load(str(self._shard_path))
+            self._dim = self._read_dim()
+        except Exception as error:  # noqa: BLE001 -- the engine raises bare Exception for every damaged file
+            if self._shard is not None:
+                self._shard.close()
+                self._shard = None
+            if not set_aside_unreadable:
+                cause = " ".join(str(error).split())[:300]
+                raise StoreCorruptError(
+                    f"the vector store {self._shard_path} cannot be read ({cause}). The catalog keeps every track's "
+                    "vector: run `undertone catalog --repair` with the same --store to rebuild the store from it."
+                ) from None
+            stamp = dt.datetime.now(dt.UTC).strftime("%Y%m%dT%H%M%SZ")
+            self.set_aside = self._shard_path.with_name(f"{self.collection}.unreadable-{stamp}")
+            self._shard_path.rename(self.set_aside)
+            self._dim = None
 
     @property
     def _shard_path(self) -> Path:

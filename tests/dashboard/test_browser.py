@@ -35,12 +35,12 @@ def free_port() -> int:
 
 
 @pytest.fixture
-def dashboard(ingested_store: Path, tmp_path: Path):
+def dashboard(ingested_store: Path, music_dir: Path, tmp_path: Path):
     """``undertone dashboard`` on a free port; yields its URL and stops it afterwards."""
     port = free_port()
     log = (tmp_path / "dashboard.log").open("wb")
     env = {**os.environ, "UNDERTONE_CONFIG": str(tmp_path / "no-config.toml")}
-    command = [str(UNDERTONE), "dashboard", "--store", str(ingested_store), "--port", str(port)]
+    command = [str(UNDERTONE), "dashboard", "--store", str(ingested_store), "--library-root", str(music_dir), "--port", str(port)]
     server = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, env=env, start_new_session=True)
     url = f"http://127.0.0.1:{port}"
     try:
