@@ -11,7 +11,8 @@ that describes it (``ValueError``, ``FileNotFoundError`` ...) so plain ``except`
     ├── ConfigError (ValueError)     a settings file, environment variable or lexicon that cannot be used
     ├── AudioError (ValueError)      a file or buffer that cannot be used as audio; ``reason`` code
     │   ├── AudioNotFoundError, UnreadableAudioError, EmptyAudioError, SilentAudioError, AudioTooLongError
-    │   └── CorruptAudioError
+    │   ├── CorruptAudioError
+    │   └── NoAudioStreamError, NoVideoStreamError (a video without sound, a file without pictures)
     ├── UnknownEmotionError (KeyError)
     ├── CorpusMissingError, ModelNotFoundError (FileNotFoundError)
     ├── ModelMismatchError (ValueError), EmptyCatalogError (LookupError)
@@ -88,6 +89,18 @@ class SilentAudioError(AudioError):
 
 class AudioTooLongError(AudioError):
     reason = "too_long"
+
+
+class NoAudioStreamError(AudioError):
+    """A video (or other container) without a sound track."""
+
+    reason = "no_audio_stream"
+
+
+class NoVideoStreamError(AudioError):
+    """A media file without pictures where a video is needed (shot boundaries, visual cues)."""
+
+    reason = "no_video_stream"
 
 
 class UnknownEmotionError(UndertoneError, KeyError):

@@ -14,13 +14,14 @@ import streamlit as st
 from dashboard import charts, resources
 from dashboard.filters import Facet, FilterChoice, build_where, describe_where
 from dashboard.guard import guard
+from recommender.audio import QUERY_SUFFIXES
 from recommender.emotion import BUILTIN_VA
 from recommender.explain import describe_va
 from recommender.model import Analysis
 from recommender.search import Recommender, Result
 
 QUERY_KINDS = ("Upload a clip", "Record", "Text", "Emotion word", "Valence-arousal")
-SPEECH_TYPES = ["wav", "flac", "ogg", "opus", "mp3", "aiff", "aif"]
+SPEECH_TYPES = [suffix.lstrip(".") for suffix in QUERY_SUFFIXES]  # audio and video files
 MAX_PLAYER_BYTES = 60 * 1024 * 1024  # larger files are not sent to the browser player
 EXAMPLE_WORDS = ("happy", "sad", "angry", "calm", "fearful", "surprised", "tender", "nostalgia", "tension", "power", "amazement")
 QUERY_KIND_WORDS = {"speech": "speech", "text": "text", "emotion": "word", "va": "VA point"}  # as in ``why``
@@ -48,7 +49,7 @@ def read_query(kind: str) -> Query | None:
     if kind in ("Upload a clip", "Record"):
         if kind == "Upload a clip":
             clip = st.file_uploader(
-                "Speech clip", type=SPEECH_TYPES,
+                "Speech clip or video", type=SPEECH_TYPES,
                 help="A few seconds to a few minutes of someone speaking: a voice-over, a podcast excerpt, a story.",
             )
         else:
