@@ -1,5 +1,9 @@
 """``undertone search`` and ``undertone timeline``.
 
+Speech queries may be audio files or videos (their sound track). ``undertone timeline`` on a video
+starts cues on its shot boundaries and ``--export`` writes the cue sheet as CSV, JSON or a CMX3600 EDL
+(by suffix) with timecodes at the video's frame rate (``--fps`` for audio, default 25).
+
 ``undertone search --json`` is a stable contract for scripts: exactly one JSON object per query, one
 per line, in the order the queries appear on the command line (speech files, ``--text``, ``--emotion``,
 ``--va``; speech files form one run of positional arguments)::
@@ -21,6 +25,7 @@ import re
 import sys
 from collections.abc import Sequence
 from dataclasses import dataclass
+from fractions import Fraction
 from typing import Any
 
 from recommender.cli.options import add_store_arguments, settings_from_args
@@ -55,7 +60,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help="recommend tracks for speech clips, text, emotion words or valence-arousal points",
         description="Recommend tracks whose emotion matches each query. Many queries load the model once.",
     )
-    search.add_argument("speech", nargs="*", action=_AppendQuery, const="speech", metavar="QUERY", help="speech audio file(s)")
+    search.add_argument("speech", nargs="*", action=_AppendQuery, const="speech", metavar="QUERY", help="speech audio or video file(s)")
     search.add_argument("--text", action=_AppendQuery, const="text", help="free-text query (repeatable)")
     search.add_argument("--emotion", action=_AppendQuery, const="emotion", metavar="WORD", help="emotion-word query (repeatable)")
     search.add_argument("--va", action=_AppendQuery, const="va", metavar="V,A", help="valence,arousal query in 0-1 (repeatable)")
@@ -67,16 +72,21 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
     timeline = subparsers.add_parser(
         "timeline",
-        help="emotion over time of long speech and a music cue sheet for it",
-        description="Cut long speech (audiobook chapter, podcast) at pauses, follow its emotion, group stable "
-        "passages into cues and propose a track for each, without repeats.",
+        help="emotion over time of long speech or a video and a music cue sheet for it",
+        description="Cut long speech (audiobook chapter, podcast, a video's sound track) at pauses, follow its emotion, "
+        "group stable passages into cues (starting on the video's cuts) and propose a track for each, without repeats.",
     )
-    timeline.add_argument("source", metavar="LONG_SPEECH", help="speech recording (any length)")
+    timeline.add_argument("source", metavar="LONG_SPEECH", help="speech recording or video (any length)")
     timeline.add_argument("--segment-seconds", type=_positive_float, default=10.0, help="target analysis segment length (default 10)")
     timeline.add_argument("--min-cue-seconds", type=_positive_float, default=60.0, help="shortest cue (default 60)")
     timeline.add_argument("--smoothing-seconds", type=float, default=20.0, help="emotion smoothing over time (default 20)")
     timeline.add_argument("--change-threshold", type=_positive_float, default=0.15, help="VA change that opens a new cue (default 0.15)")
     timeline.add_argument("--alternatives", type=int, default=2, help="runner-up tracks per cue (default 2)")
+    timeline.add_argument("--snap-seconds", type=float, default=10.0, help="how far a cue may move to start on a video cut (default 10)")
+    timeline.add_argument(
+        "--export", action="append", default=[], metavar="FILE", help="write the cue sheet: .csv, .json or .edl (CMX3600), repeatable"
+    )
+    timeline.add_argument("--fps", type=_frame_rate, metavar="RATE", help="timecode frame rate: 25, 24000/1001 ... (default: the video's, else 25)")
     _add_ranking_arguments(timeline)
     timeline.add_argument("--json", action="store_true", help="the timeline and cue sheet as one JSON object")
     add_store_arguments(timeline)
@@ -104,6 +114,16 @@ def _positive_float(text: str) -> float:
     if not value > 0:
         raise argparse.ArgumentTypeError(f"must be positive, got {text}")
     return value
+
+
+def _frame_rate(text: str) -> Fraction:
+    try:
+        rate = Fraction(text)
+    except (ValueError, ZeroDivisionError):
+        raise argparse.ArgumentTypeError(f"expected a frame rate like 25, 29.97 or 30000/1001, got {text!r}") from None
+    if rate <= 0:
+        raise argparse.ArgumentTypeError(f"must be positive, got {text}")
+    return rate
 
 
 def parse_where_arguments(items: Sequence[str]) -> dict[str, Any]:
@@ -252,7 +272,12 @@ def format_response(query: Query, response) -> str:
 
 
 def run_timeline(args: argparse.Namespace) -> int:
+    from recommender.cuesheet import CUE_SHEET_FORMATS, Timecode, write_cue_sheet
     from recommender.timeline import TimelineConfig, build_timeline
+
+    for path in args.export:
+        if not path.lower().endswith(CUE_SHEET_FORMATS):
+            raise UsageError(f"--export {path}: cue sheets are written as {', '.join(CUE_SHEET_FORMATS)} (by the file's suffix)")
 
     try:
         config = TimelineConfig(
@@ -264,6 +289,7 @@ def run_timeline(args: argparse.Namespace) -> int:
             min_cue_seconds=args.min_cue_seconds,
             chunk_seconds=max(300.0, 4 * args.segment_seconds),
             alternatives=max(0, args.alternatives),
+            snap_seconds=max(0.0, args.snap_seconds),
         )
     except ValueError as error:
         raise UsageError(str(error)) from error
@@ -274,6 +300,10 @@ def run_timeline(args: argparse.Namespace) -> int:
             timeline = build_timeline(
                 recommender, args.source, config, where=where, rerank=args.rerank, per_artist=args.per_artist, progress=bar.update
             )
+    timecode = Timecode(args.fps or timeline.frame_rate or 25)
+    for path in args.export:
+        written = write_cue_sheet(timeline, path, timecode)
+        print(f"cue sheet written: {written} ({timecode.rate} fps{', drop-frame' if timecode.drop_frame else ''})", file=sys.stderr)
     if args.json:
         print(json.dumps(timeline.to_dict(), ensure_ascii=False, default=_json_default))
     else:
