@@ -15,7 +15,7 @@ that describes it (``ValueError``, ``FileNotFoundError`` ...) so plain ``except`
     │   └── NoAudioStreamError, NoVideoStreamError (a video without sound, a file without pictures)
     ├── UnknownEmotionError (KeyError)
     ├── CorpusMissingError, ModelNotFoundError (FileNotFoundError)
-    ├── ModelMismatchError (ValueError), EmptyCatalogError (LookupError)
+    ├── ModelMismatchError (ValueError), EmptyCatalogError, UnknownTrackError (LookupError)
     ├── InvalidFilterError (ValueError)
     └── StoreError (RuntimeError)
         ├── StoreBusyError
@@ -121,6 +121,10 @@ class ModelMismatchError(UndertoneError, ValueError):
 
 class EmptyCatalogError(UndertoneError, LookupError):
     """The store holds no tracks to recommend."""
+
+
+class UnknownTrackError(UndertoneError, LookupError):
+    """A track id that is not in the catalog."""
 
 
 class InvalidFilterError(UndertoneError, ValueError):

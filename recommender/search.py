@@ -28,6 +28,7 @@ import numpy as np
 from recommender.audio import load_audio, prepare_waveform
 from recommender.emotion import va_similarity
 from recommender.errors import EmptyCatalogError, ModelMismatchError, UsageError
+from recommender.examples import DEFAULT_BETA, ExampleInput, annotate, example_query, resolve_example
 from recommender.explain import explain, payload_va
 from recommender.model import Analysis, EmotionModel
 from recommender.settings import Settings
@@ -74,7 +75,8 @@ class Result:
         valence: The track's predicted valence (None when not stored).
         arousal: The track's predicted arousal.
         payload: Everything stored with the track (metadata, moods, model fingerprint ...).
-        parts: Score components: ``cosine``, ``va_similarity``, ``alpha``.
+        parts: Score components: ``cosine``, ``va_similarity``, ``alpha`` (and for example queries the
+            cosine to each ``liked`` and ``unliked`` example).
         why: One human sentence explaining the match.
     """
 
@@ -84,7 +86,7 @@ class Result:
     valence: float | None
     arousal: float | None
     payload: dict[str, Any]
-    parts: dict[str, float | None]
+    parts: dict[str, Any]
     why: str
 
     def to_dict(self) -> dict[str, Any]:
@@ -274,6 +276,40 @@ class Recommender:
         results = self.recommend(analysis, k=k, where=where, rerank=rerank, per_artist=per_artist, query_kind=kind, timings=timings)
         return SearchResponse(analysis, results)
 
+    def similar(
+        self,
+        like: ExampleInput | Sequence[ExampleInput],
+        unlike: ExampleInput | Sequence[ExampleInput] = (),
+        *,
+        k: int = 10,
+        where: Where | None = None,
+        rerank: float | None = None,
+        per_artist: int | None = None,
+        beta: float = DEFAULT_BETA,
+    ) -> SearchResponse:
+        """More like this: tracks close to the ``like`` examples and away from the ``unlike`` ones.
+
+        Args:
+            like: Catalog track ids and/or music files (paths, bytes, binary files); one or a list.
+            unlike: The same, for music the results should not resemble.
+            k, where, rerank, per_artist: As in :meth:`search`.
+            beta: Weight of the unliked examples (see :mod:`recommender.examples`).
+
+        Raises:
+            UnknownTrackError: A track id that is not in the catalog.
+            AudioError: A file that cannot be used as music.
+            UsageError: No liked example, or examples that cancel out.
+        """
+        limit = self.settings.max_track_seconds
+        with torch_threads(self.config.analysis_threads):
+            liked = [resolve_example(self.model, self.store, example, max_seconds=limit) for example in _examples(like)]
+            unliked = [resolve_example(self.model, self.store, example, max_seconds=limit) for example in _examples(unlike)]
+        analysis = example_query(liked, unliked, beta)
+        exclude = {example.track_id for example in liked + unliked if example.track_id}
+        results = self.recommend(analysis, k=k, where=where, rerank=rerank, per_artist=per_artist, exclude=exclude, query_kind="examples")
+        annotate(results, self.store, analysis, liked, unliked)
+        return SearchResponse(analysis, results)
+
     def recommend(
         self,
         analysis: Analysis,
@@ -357,6 +393,10 @@ def _check_alpha(alpha: float) -> float:
     if not 0.0 <= float(alpha) <= 1.0:
         raise UsageError(f"rerank alpha must be within [0, 1], got {alpha}")
     return float(alpha)
+
+
+def _examples(given: ExampleInput | Sequence[ExampleInput]) -> list[ExampleInput]:
+    return [given] if isinstance(given, (str, os.PathLike, bytes, bytearray)) or hasattr(given, "read") else list(given)
 
 
 def _va_pair(va: Sequence[float]) -> tuple[float, float]:

@@ -12,6 +12,12 @@ per line, in the order the queries appear on the command line (speech files, ``-
      "results": [{"track_id": ..., "path": ..., "score": ..., "valence": ..., "arousal": ..., <payload>,
                   "parts": {"cosine": ..., "va_similarity": ..., "alpha": ...}, "why": "..."}, ...]}
 
+``--like`` examples (catalog track ids or music files) form one query of kind ``like``, at the place of
+the first ``--like``, with the ``--unlike`` examples in an ``unlike`` list::
+
+    {"query": "3f2c...", "kind": "like", "unlike": ["storm.flac"], "emotion": ..., "results": [... "parts":
+     {"cosine": ..., "va_similarity": ..., "alpha": ..., "liked": [0.93], "unliked": [0.12]}, ...]}
+
 A query that fails yields ``{"query": ..., "kind": ..., "error": "...", "reason": "..."}`` instead (and a
 message on stderr); the exit code is then 1. The model and store are opened once for all queries.
 """
@@ -40,8 +46,9 @@ _RANGE_OPERATORS = {"<=": "lte", ">=": "gte", "<": "lt", ">": "gt"}
 class Query:
     """One query as given on the command line."""
 
-    kind: str  # speech | text | emotion | va
+    kind: str  # speech | text | emotion | va | like
     value: str
+    examples: tuple[str, ...] = ()  # the --like values of a like query
 
 
 class _AppendQuery(argparse.Action):
@@ -64,6 +71,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     search.add_argument("--text", action=_AppendQuery, const="text", help="free-text query (repeatable)")
     search.add_argument("--emotion", action=_AppendQuery, const="emotion", metavar="WORD", help="emotion-word query (repeatable)")
     search.add_argument("--va", action=_AppendQuery, const="va", metavar="V,A", help="valence,arousal query in 0-1 (repeatable)")
+    search.add_argument(
+        "--like", action=_AppendQuery, const="like", metavar="TRACK_ID_OR_FILE",
+        help="more like this: a catalog track id or a music file (repeatable; all --like examples form one query)",
+    )
+    search.add_argument("--unlike", action="append", default=[], metavar="TRACK_ID_OR_FILE", help="... and not like this (with --like; repeatable)")
     _add_ranking_arguments(search)
     search.add_argument("-k", type=_positive_int, default=10, help="results per query (default 10)")
     search.add_argument("--json", action="store_true", help="one JSON object per query per line")
@@ -178,9 +190,11 @@ def parse_va(text: str) -> tuple[float, float]:
 
 
 def run_search(args: argparse.Namespace) -> int:
-    queries: list[Query] = args.queries
+    queries = merge_like_queries(args.queries)
+    if args.unlike and not any(query.kind == "like" for query in queries):
+        raise UsageError("--unlike needs at least one --like example")
     if not queries:
-        raise UsageError("nothing to search for: give speech files and/or --text, --emotion, --va")
+        raise UsageError("nothing to search for: give speech files and/or --text, --emotion, --va, --like")
     where = parse_where_arguments(args.where)
     from recommender.store import parse_where
 
@@ -205,7 +219,9 @@ def run_search(args: argparse.Namespace) -> int:
                 _report_failure(query, error, args.json)
                 continue
             if args.json:
-                record = {"query": query.value, "kind": query.kind}
+                record: dict[str, Any] = {"query": query.value, "kind": query.kind}
+                if query.kind == "like":
+                    record["unlike"] = list(args.unlike)
                 record.update((key, value) for key, value in response.to_dict().items() if key != "query")
                 print(json.dumps(record, ensure_ascii=False, default=_json_default), flush=True)
             else:
@@ -221,7 +237,21 @@ def _run_query(recommender, query: Query, args: argparse.Namespace, where: dict[
         return recommender.search(text=query.value, **options)
     if query.kind == "emotion":
         return recommender.search(emotion=query.value, **options)
+    if query.kind == "like":
+        return recommender.similar(list(query.examples), list(args.unlike), **options)
     return recommender.search(va=parse_va(query.value), **options)
+
+
+def merge_like_queries(queries: Sequence[Query]) -> list[Query]:
+    """All ``--like`` examples as one query, where the first one was given."""
+    examples = tuple(query.value for query in queries if query.kind == "like")
+    merged: list[Query] = []
+    for query in queries:
+        if query.kind != "like":
+            merged.append(query)
+        elif not any(q.kind == "like" for q in merged):
+            merged.append(Query("like", ", ".join(examples), examples))
+    return merged
 
 
 def _open_recommender(args: argparse.Namespace):
