@@ -79,6 +79,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     _add_ranking_arguments(search)
     search.add_argument("-k", type=_positive_int, default=10, help="results per query (default 10)")
     search.add_argument("--json", action="store_true", help="one JSON object per query per line")
+    search.add_argument("--shortlist", metavar="NAME", help="also save every result into this shortlist (see undertone shortlist)")
     add_store_arguments(search)
     search.set_defaults(handler=run_search, queries=[])
 
@@ -214,6 +215,8 @@ def run_search(args: argparse.Namespace) -> int:
         for query in queries:
             try:
                 response = _run_query(recommender, query, args, where)
+                if args.shortlist and response.results:
+                    _save_to_shortlist(args, query, [result.track_id for result in response.results])
             except UndertoneError as error:
                 failures += 1
                 _report_failure(query, error, args.json)
@@ -227,6 +230,15 @@ def run_search(args: argparse.Namespace) -> int:
             else:
                 print(format_response(query, response), flush=True)
     return 1 if failures else 0
+
+
+def _save_to_shortlist(args: argparse.Namespace, query: Query, track_ids: list[str]) -> None:
+    from ingest.catalog import open_catalog
+    from ingest.shortlists import Shortlists
+
+    with open_catalog(settings_from_args(args)) as catalog:
+        added = Shortlists(catalog).add(args.shortlist, track_ids, note=f"{query.kind} {query.value}")
+    print(f"undertone search: {len(added)} new track(s) saved to shortlist {args.shortlist!r}", file=sys.stderr, flush=True)
 
 
 def _run_query(recommender, query: Query, args: argparse.Namespace, where: dict[str, Any]):

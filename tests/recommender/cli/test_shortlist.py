@@ -54,11 +54,16 @@ def test_search_results_into_a_shortlist_and_out_as_csv_and_m3u(tmp_path, settin
     assert code == 0 and "(m3u)" in err and lines[:2] == ["#EXTM3U", "#PLAYLIST:Episode 3"]
     assert sorted(lines[3::2]) == [str(music / "high.wav"), str(music / "low.wav")]
 
+    code, _, err = run(capsys, "search", "--emotion", "calm", *store, "-k", "1", "--shortlist", "Trailer")
+    assert code == 0 and "1 new track(s) saved to shortlist 'Trailer'" in err
+    code, out, _ = run(capsys, "shortlist", "list", "Trailer", *store)
+    assert code == 0 and out.startswith("Trailer: 1 track(s)") and "[emotion calm]" in out
+
     code, out, _ = run(capsys, "shortlist", "remove", "Episode 3", ids[0], *store)
     assert code == 0 and "removed 1 track(s)" in out
     code, out, _ = run(capsys, "shortlist", "remove", "Episode 3", "--all", *store)
     assert code == 0 and "deleted" in out
     code, out, err = run(capsys, "shortlist", "export", "Episode 3", *store)
-    assert code == 1 and err.strip() == "undertone: error: no shortlist named 'Episode 3' (shortlists: none yet)"
+    assert code == 1 and err.strip() == "undertone: error: no shortlist named 'Episode 3' (shortlists: Trailer)"
     code, out, err = run(capsys, "shortlist", "add", "X", "not-a-track", *store)
     assert code == 1 and "not-a-track: not a track of the catalog" in err and "Traceback" not in err
