@@ -23,11 +23,12 @@ from typing import Any
 from recommender.errors import UsageError
 from recommender.explain import describe_va
 from recommender.timeline import Cue, Timeline, describe_track
+from recommender.visual import VisualCues, explain_visual
 
 CUE_SHEET_FORMATS = (".csv", ".json", ".edl")
 CSV_COLUMNS = (
     "cue", "start", "end", "start_timecode", "end_timecode", "on_cut", "emotion", "valence", "arousal",
-    "title", "artist", "path", "licence", "score", "why",
+    "title", "artist", "path", "licence", "score", "why", "picture", "visual_valence", "visual_arousal", "visual_weight",
 )
 _TIMECODE = re.compile(r"^(\d{2}):(\d{2}):(\d{2})([:;])(\d{2})$")
 
@@ -104,6 +105,7 @@ def cue_rows(timeline: Timeline, timecode: Timecode) -> list[dict[str, Any]]:
             "title": payload.get("title", ""), "artist": payload.get("artist", ""), "path": track.path if track else "",
             "licence": payload.get("licence", payload.get("license", "")), "score": round(track.score, 4) if track else "",
             "why": track.why if track else "no track matches the filter",
+            **_picture_columns(cue.analysis.visual),
         })
     return rows
 
@@ -160,9 +162,17 @@ def write_cue_sheet(timeline: Timeline, path: str | Path, timecode: Timecode) ->
     return path
 
 
+def _picture_columns(visual: dict[str, Any] | None) -> dict[str, Any]:
+    if not visual:
+        return {"picture": "", "visual_valence": "", "visual_arousal": "", "visual_weight": ""}
+    cues = VisualCues(**{name: visual[name] for name in VisualCues.__dataclass_fields__})
+    return {"picture": cues.describe(), "visual_valence": round(cues.valence, 4), "visual_arousal": round(cues.arousal, 4), "visual_weight": visual["weight"]}
+
+
 def _heard(cue: Cue) -> str:
     top = next(iter(cue.analysis.emotions), "?")
-    return f"heard {top} ({describe_va(cue.analysis.valence, cue.analysis.arousal)})"
+    heard = f"heard {top} ({describe_va(cue.analysis.valence, cue.analysis.arousal)})"
+    return heard + explain_visual(cue.analysis.visual)
 
 
 def _one_line(text: str) -> str:

@@ -34,6 +34,7 @@ from recommender.model import Analysis, EmotionModel
 from recommender.settings import Settings
 from recommender.store import Hit, VectorStore, Where, open_vector_store
 from recommender.towers.base import torch_threads
+from recommender.visual import check_weight, fuse_visual, picture_cues
 
 logger = logging.getLogger(__name__)
 
@@ -108,14 +109,12 @@ class SearchResponse:
     results: list[Result] = field(default_factory=list)
 
     def to_dict(self, query: str | None = None) -> dict[str, Any]:
-        """The ``undertone search --json`` object (``query`` is how the user wrote it)."""
-        return {
-            "query": query,
-            "emotion": dict(self.query.emotions),
-            "valence": self.query.valence,
-            "arousal": self.query.arousal,
-            "results": [result.to_dict() for result in self.results],
-        }
+        """The ``undertone search --json`` object (``query`` is how the user wrote it; ``visual`` for video queries)."""
+        record = {"query": query, "emotion": dict(self.query.emotions), "valence": self.query.valence, "arousal": self.query.arousal}
+        if self.query.visual is not None:
+            record["visual"] = dict(self.query.visual)
+        record["results"] = [result.to_dict() for result in self.results]
+        return record
 
 
 class Recommender:
@@ -240,6 +239,7 @@ class Recommender:
         per_artist: int | None = None,
         sample_rate: int | None = None,
         timings: dict[str, float] | None = None,
+        visual_weight: float | None = None,
     ) -> SearchResponse:
         """Tracks whose emotion matches the query, best first.
 
@@ -255,6 +255,8 @@ class Recommender:
             sample_rate: Rate of a waveform array given as ``speech``.
             timings: When given, receives the seconds spent in each stage: ``decode``, ``analyze``
                 (towers + heads), ``search`` (vector store) and ``rerank``.
+            visual_weight: For a video: also watch it (:mod:`recommender.visual`) and fuse the picture's
+                emotion at this weight (0 = shown in the explanation, not used). None: listen only.
 
         Raises:
             AudioError: The speech cannot be used (missing, not audio, silent, too long).
@@ -263,12 +265,16 @@ class Recommender:
             ValueError: No query, several kinds of query, out-of-range ``va``/``k``/``rerank``.
         """
         self._check_single_kind(speech=speech, text=text, emotion=emotion, va=va)
+        if visual_weight is not None and (speech is None or isinstance(speech, np.ndarray)):
+            raise UsageError("visual_weight needs a video query (a file, its bytes or an open file)")
         clock = _Stopwatch(timings)
         if speech is not None:
             waveform, rate = self.decode(speech, sample_rate=sample_rate)
             clock.lap("decode")
             with torch_threads(self.config.analysis_threads):
                 analysis = self.model.analyze_speech(waveform, rate, transcript=text)
+                if visual_weight is not None:
+                    analysis = fuse_visual(self.model, analysis, picture_cues(speech), check_weight(visual_weight))
         else:
             analysis = self.query_analysis(text=text, emotion=emotion, va=va)
         clock.lap("analyze")

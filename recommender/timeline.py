@@ -39,6 +39,7 @@ from recommender.store import Where
 from recommender.towers.base import torch_threads
 from recommender.towers.speech_features import SilenceTrimmer, SileroVAD
 from recommender.video import container_info, is_container
+from recommender.visual import fuse_visual, visual_cues
 
 VAD_SAMPLE_RATE = 16000
 
@@ -60,6 +61,7 @@ class TimelineConfig:
         max_seconds: Longest input accepted.
         alternatives: Runner-up tracks listed per cue.
         snap_seconds: How far a cue boundary may move to start on a shot boundary (videos).
+        visual_weight: Weight of the picture's emotion in each cue of a video (:mod:`recommender.visual`).
         shots: When a change of picture counts as a cut.
     """
 
@@ -75,6 +77,7 @@ class TimelineConfig:
     max_seconds: float = 12 * 3600.0
     alternatives: int = 2
     snap_seconds: float = 10.0
+    visual_weight: float = 0.0
     shots: ShotConfig = field(default_factory=ShotConfig)
 
     def __post_init__(self) -> None:
@@ -127,7 +130,7 @@ class Cue:
     def to_dict(self) -> dict[str, Any]:
         return {
             "cue": self.index, "start": round(self.start, 3), "end": round(self.end, 3),
-            "valence": self.analysis.valence, "arousal": self.analysis.arousal, "emotion": self.analysis.emotions,
+            "valence": self.analysis.valence, "arousal": self.analysis.arousal, "emotion": self.analysis.emotions, "visual": self.analysis.visual,
             "segments": len(self.segments),
             "track": self.track.to_dict() if self.track else None,
             "repeated": self.repeated, "on_cut": self.on_cut,
@@ -214,14 +217,17 @@ def build_timeline(
     smooth(segments, config.smoothing_seconds)
     cues = group_cues(segments, duration, config)
     frame_rate = container_info(source).frame_rate if is_container(source) else None
-    cuts = detect_cuts(scan_video(source), config.shots) if frame_rate else []
-    if frame_rate:
+    stats = scan_video(source) if frame_rate else None
+    cuts = detect_cuts(stats, config.shots) if stats is not None else []
+    if stats is not None:
         cues[0].on_cut = True  # the first shot starts with the video
     if cuts:
         for cue, (start, on_cut) in zip(cues[1:], snap_boundaries([cue.start for cue in cues[1:]], cuts, config.snap_seconds)):
             cue.start, cue.on_cut = start, on_cut
         for cue, following in zip(cues, cues[1:]):
             cue.end = following.start
+    for cue in cues if stats is not None else ():
+        cue.analysis = fuse_visual(recommender.model, cue.analysis, visual_cues(stats, cuts, cue.start, cue.end), config.visual_weight)
     assign_tracks(recommender, cues, alternatives=config.alternatives, where=where, rerank=rerank, per_artist=per_artist)
     return Timeline(str(source), duration, segments, cues, frame_rate, cuts)
 

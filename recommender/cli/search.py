@@ -79,6 +79,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     _add_ranking_arguments(search)
     search.add_argument("-k", type=_positive_int, default=10, help="results per query (default 10)")
     search.add_argument("--json", action="store_true", help="one JSON object per query per line")
+    search.add_argument(
+        "--visual-weight", type=_unit_float, metavar="W",
+        help="video queries: also watch the picture (motion, cuts, brightness, colour) and fuse its emotion at weight W (0-1; 0 shows it only)",
+    )
     search.add_argument("--shortlist", metavar="NAME", help="also save every result into this shortlist (see undertone shortlist)")
     add_store_arguments(search)
     search.set_defaults(handler=run_search, queries=[])
@@ -95,6 +99,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     timeline.add_argument("--smoothing-seconds", type=float, default=20.0, help="emotion smoothing over time (default 20)")
     timeline.add_argument("--change-threshold", type=_positive_float, default=0.15, help="VA change that opens a new cue (default 0.15)")
     timeline.add_argument("--alternatives", type=int, default=2, help="runner-up tracks per cue (default 2)")
+    timeline.add_argument(
+        "--visual-weight", type=_unit_float, default=0.0, metavar="W", help="weight of the picture's emotion in each cue of a video (default 0: audio only)"
+    )
     timeline.add_argument("--snap-seconds", type=float, default=10.0, help="how far a cue may move to start on a video cut (default 10)")
     timeline.add_argument(
         "--export", action="append", default=[], metavar="FILE", help="write the cue sheet: .csv, .json or .edl (CMX3600), repeatable"
@@ -119,6 +126,13 @@ def _positive_int(text: str) -> int:
     value = int(text)
     if value < 1:
         raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
+    return value
+
+
+def _unit_float(text: str) -> float:
+    value = float(text)
+    if not 0.0 <= value <= 1.0:
+        raise argparse.ArgumentTypeError(f"must be within [0, 1], got {text}")
     return value
 
 
@@ -244,7 +258,7 @@ def _save_to_shortlist(args: argparse.Namespace, query: Query, track_ids: list[s
 def _run_query(recommender, query: Query, args: argparse.Namespace, where: dict[str, Any]):
     options = dict(k=args.k, where=where or None, rerank=args.rerank, per_artist=args.per_artist)
     if query.kind == "speech":
-        return recommender.search(query.value, **options)
+        return recommender.search(query.value, visual_weight=args.visual_weight, **options)
     if query.kind == "text":
         return recommender.search(text=query.value, **options)
     if query.kind == "emotion":
@@ -332,6 +346,7 @@ def run_timeline(args: argparse.Namespace) -> int:
             chunk_seconds=max(300.0, 4 * args.segment_seconds),
             alternatives=max(0, args.alternatives),
             snap_seconds=max(0.0, args.snap_seconds),
+            visual_weight=args.visual_weight,
         )
     except ValueError as error:
         raise UsageError(str(error)) from error
