@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import hashlib
 import mimetypes
+from collections.abc import Callable
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -14,6 +16,7 @@ import streamlit as st
 from dashboard import charts, resources
 from dashboard.filters import Facet, FilterChoice, build_where, describe_where
 from dashboard.guard import guard
+from dashboard.workflow import result_actions
 from recommender.audio import QUERY_SUFFIXES
 from recommender.emotion import BUILTIN_VA
 from recommender.explain import describe_va
@@ -156,7 +159,7 @@ def mood_badges(moods: dict[str, float] | None, top: int = 3) -> str:
     return " ".join(f":violet-badge[{label.replace('_', ' ')} {p:.0%}]" for label, p in ranked)
 
 
-def show_result(rank: int, result: Result) -> None:
+def show_result(rank: int, result: Result, actions: Callable[[], None] | None = None) -> None:
     payload = result.payload
     path = Path(result.path) if result.path else None
     title = payload.get("title") or (path.stem if path else result.track_id)
@@ -173,6 +176,8 @@ def show_result(rank: int, result: Result) -> None:
                 st.caption(" · ".join(details))
             st.markdown(mood_badges(payload.get("moods")) or f":violet-badge[{payload.get('mood', 'no mood stored')}]")
             st.caption(f"Why: {result.why}")
+            if actions is not None:
+                actions()
         with player:
             st.metric("Match", f"{result.score:.2f}", help="(1 − α) · cosine + α · valence-arousal match")
             if path is None or not path.is_file():
@@ -229,4 +234,4 @@ with guard("opening the catalog"):
             if not results:
                 st.info("No track passes these filters. Widen them in the sidebar.")
             for rank, result in enumerate(results, 1):
-                show_result(rank, result)
+                show_result(rank, result, partial(result_actions, recommender, result, rank, where=where))
