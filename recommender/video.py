@@ -35,7 +35,8 @@ class VideoInfo:
 
     Attributes:
         duration: Seconds (the longest stream).
-        frame_rate: Frames per second of the video stream as an exact fraction (``30000/1001``), None without video.
+        frame_rate: Frames per second of the video stream as an exact fraction (``30000/1001``), None without
+            video (cover art is not video).
         width: Frame width in pixels (0 without video).
         height: Frame height in pixels.
         has_audio: Whether the container has an audio stream.
@@ -101,8 +102,8 @@ def _info(container: Any) -> VideoInfo:
     durations = [float(stream.duration * stream.time_base) for stream in container.streams if stream.duration and stream.time_base]
     if container.duration:
         durations.append(container.duration / 1_000_000)  # AV_TIME_BASE
-    video = container.streams.video[0] if container.streams.video else None
-    rate = video.average_rate or video.guessed_rate if video is not None else None
+    video = picture_stream(container)
+    rate = (video.average_rate or video.guessed_rate) if video is not None else None
     return VideoInfo(
         duration=max(durations, default=0.0),
         frame_rate=Fraction(rate) if rate else None,
@@ -113,10 +114,20 @@ def _info(container: Any) -> VideoInfo:
     )
 
 
+def picture_stream(container: Any) -> Any | None:
+    """The first video stream that is moving pictures (not the cover art an audio file may carry)."""
+    import av
+
+    for stream in container.streams.video:
+        if not stream.disposition & av.stream.Disposition.attached_pic:
+            return stream
+    return None
+
+
 def audio_stream(container: Any, source: object) -> Any:
     """The first audio stream (raises :class:`NoAudioStreamError` when there is none)."""
     if not container.streams.audio:
-        kinds = "a video stream only" if container.streams.video else "no audio stream"
+        kinds = "a video stream only" if picture_stream(container) is not None else "no audio stream"
         raise NoAudioStreamError(f"has {kinds}: nothing to listen to (a query needs the speech's sound track)", source)
     return container.streams.audio[0]
 
@@ -164,9 +175,9 @@ def video_frames(source: str | os.PathLike | bytes | BinaryIO, width: int = 64, 
             container without pictures.
     """
     with open_container(source) as container:
-        if not container.streams.video:
+        stream = picture_stream(container)
+        if stream is None:
             raise NoVideoStreamError("has no video stream: nothing to watch", source)
-        stream = container.streams.video[0]
         stream.thread_type = "AUTO"
         for frame in container.decode(stream):
             if frame.time is None:

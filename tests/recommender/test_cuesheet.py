@@ -138,3 +138,5 @@ def test_cli_timeline_on_a_video_exports_csv_json_and_edl(videos, catalog, model
         assert row["licence"] == "CC0" and row["title"] and row["path"] == cue["track"]["path"]
     assert cli.main(["timeline", str(videos.mp4), "--export", str(tmp_path / "cues.xml")]) == 1
     assert "cue sheets are written as .csv, .json, .edl" in capsys.readouterr().err
+    assert cli.main(["timeline", str(videos.silent_film), "--store", str(catalog["store"])]) == 1
+    assert "silent_film.mp4: has a video stream only" in capsys.readouterr().err

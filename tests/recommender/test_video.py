@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import json
+import subprocess
 from fractions import Fraction
 
 import numpy as np
@@ -68,6 +69,17 @@ def test_broken_and_overlong_videos(videos, tmp_path):
         load_audio(videos.mp4, max_seconds=2.0)
     with pytest.raises(NoVideoStreamError):
         next(video_frames(videos.speech))
+
+
+def test_cover_art_is_not_a_video(videos, tmp_path):
+    cover, song = tmp_path / "cover.png", tmp_path / "song.m4a"
+    subprocess.run(["ffmpeg", "-y", "-loglevel", "error", "-f", "lavfi", "-i", "color=c=red:s=64x64:d=1", "-frames:v", "1", str(cover)], check=True)
+    subprocess.run(["ffmpeg", "-y", "-loglevel", "error", "-i", str(videos.speech), "-i", str(cover), "-map", "0:a", "-map", "1:v", "-c:a", "aac",
+                    "-c:v", "png", "-disposition:v", "attached_pic", str(song)], check=True)
+    assert container_info(song).frame_rate is None
+    assert load_audio(song, 16000).size == pytest.approx(videos.duration * 16000, rel=0.02)
+    with pytest.raises(NoVideoStreamError):
+        next(video_frames(song))
 
 
 def test_video_frames_are_small_rgb_pictures_in_order(videos):
