@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import json
 import re
+import subprocess
 from fractions import Fraction
 
 import pytest
@@ -69,6 +70,18 @@ def test_cuts_of_the_coloured_shots_fall_on_their_frames(videos):
         assert stats.frame_rate == rate
         timecode = Timecode(rate)
         assert [timecode.frames(cut) for cut in detect_cuts(stats)] == [round(cut * rate) for cut in videos.cuts], path
+
+
+def test_moving_pictures_are_not_cuts(videos, tmp_path):
+    """Moving test pattern (scrolling, rotating) for 3 s, then a hard cut to a still colour: one cut only."""
+    path = tmp_path / "motion.mp4"
+    subprocess.run([
+        "ffmpeg", "-y", "-loglevel", "error", "-f", "lavfi", "-i", "testsrc2=s=160x90:r=25:d=3", "-f", "lavfi", "-i", "color=c=red:s=160x90:r=25:d=2",
+        "-filter_complex", "[0:v][1:v]concat=n=2:v=1:a=0[v]", "-map", "[v]", "-c:v", "libx264", "-preset", "ultrafast", "-pix_fmt", "yuv420p", str(path),
+    ], check=True)
+    stats = scan_video(path)
+    assert stats.motion[5:70].mean() > 0.005  # the pattern does move
+    assert detect_cuts(stats) == [3.0]
 
 
 def test_snapping_moves_boundaries_to_near_cuts_in_order():
