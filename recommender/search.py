@@ -265,8 +265,10 @@ class Recommender:
             ValueError: No query, several kinds of query, out-of-range ``va``/``k``/``rerank``.
         """
         self._check_single_kind(speech=speech, text=text, emotion=emotion, va=va)
-        if visual_weight is not None and (speech is None or isinstance(speech, np.ndarray)):
-            raise UsageError("visual_weight needs a video query (a file, its bytes or an open file)")
+        if visual_weight is not None:
+            check_weight(visual_weight)
+            if speech is None or isinstance(speech, np.ndarray):
+                raise UsageError("visual_weight needs a video query (a file, its bytes or an open file)")
         clock = _Stopwatch(timings)
         if speech is not None:
             waveform, rate = self.decode(speech, sample_rate=sample_rate)
@@ -274,7 +276,7 @@ class Recommender:
             with torch_threads(self.config.analysis_threads):
                 analysis = self.model.analyze_speech(waveform, rate, transcript=text)
                 if visual_weight is not None:
-                    analysis = fuse_visual(self.model, analysis, picture_cues(speech), check_weight(visual_weight))
+                    analysis = fuse_visual(self.model, analysis, picture_cues(speech), visual_weight)
         else:
             analysis = self.query_analysis(text=text, emotion=emotion, va=va)
         clock.lap("analyze")

@@ -85,6 +85,8 @@ class TimelineConfig:
             raise ValueError("need 0 < min_segment_seconds <= segment_seconds <= max_segment_seconds")
         if self.chunk_seconds < 2 * self.max_segment_seconds:
             raise ValueError("chunk_seconds must be at least twice max_segment_seconds")
+        if not 0.0 <= self.visual_weight <= 1.0:
+            raise ValueError("visual_weight must be within [0, 1]")
 
 
 @dataclass
@@ -221,13 +223,12 @@ def build_timeline(
     cuts = detect_cuts(stats, config.shots) if stats is not None else []
     if stats is not None:
         cues[0].on_cut = True  # the first shot starts with the video
-    if cuts:
         for cue, (start, on_cut) in zip(cues[1:], snap_boundaries([cue.start for cue in cues[1:]], cuts, config.snap_seconds)):
             cue.start, cue.on_cut = start, on_cut
         for cue, following in zip(cues, cues[1:]):
             cue.end = following.start
-    for cue in cues if stats is not None else ():
-        cue.analysis = fuse_visual(recommender.model, cue.analysis, visual_cues(stats, cuts, cue.start, cue.end), config.visual_weight)
+        for cue in cues:
+            cue.analysis = fuse_visual(recommender.model, cue.analysis, visual_cues(stats, cuts, cue.start, cue.end), config.visual_weight)
     assign_tracks(recommender, cues, alternatives=config.alternatives, where=where, rerank=rerank, per_artist=per_artist)
     return Timeline(str(source), duration, segments, cues, frame_rate, cuts)
 
