@@ -313,7 +313,7 @@ def format_response(query: Query, response) -> str:
     heard = ", ".join(f"{label} {p:.2f}" for label, p in list(analysis.emotions.items())[:3])
     lines = [
         f"{query.kind} {query.value}",
-        f"  heard: {heard} | valence {analysis.valence:.2f}, arousal {analysis.arousal:.2f} ({describe_va(analysis.valence, analysis.arousal)})",
+        f"  {'examples' if query.kind == 'like' else 'heard'}: {heard} | valence {analysis.valence:.2f}, arousal {analysis.arousal:.2f} ({describe_va(analysis.valence, analysis.arousal)})",
     ]
     if not response.results:
         lines.append("  no tracks match (check --where)")

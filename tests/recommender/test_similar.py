@@ -95,5 +95,7 @@ def test_cli_like_and_unlike(catalog, model, monkeypatch, capsys):
     assert calm["kind"] == "emotion"
     assert like["kind"] == "like" and like["query"] == f"{ids['Still Meadow']}, {ids['Snowfall']}" and like["unlike"] == [path]
     assert len(like["results"]) == 2 and len(like["results"][0]["parts"]["liked"]) == 2
+    assert cli.main(["search", "--like", ids["Snowfall"], "--store", str(catalog["store"]), "-k", "1"]) == 0
+    assert "  examples: " in capsys.readouterr().out
     assert cli.main(["search", "--unlike", path, "--store", str(catalog["store"])]) == 1
     assert "--unlike needs at least one --like" in capsys.readouterr().err
