@@ -22,6 +22,8 @@ require_login(current_settings())  # before any page runs: a page could otherwis
 navigation = st.navigation(
     [
         st.Page(HERE / "views" / "search.py", title="Search", icon=":material/search:", default=True),
+        st.Page(HERE / "views" / "timeline.py", title="Timeline", icon=":material/movie:"),
+        st.Page(HERE / "views" / "shortlists.py", title="Shortlists", icon=":material/playlist_add_check:"),
         st.Page(HERE / "views" / "catalog.py", title="Catalog", icon=":material/library_music:"),
         st.Page(HERE / "views" / "evaluation.py", title="Evaluation", icon=":material/analytics:"),
     ]

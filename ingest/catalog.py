@@ -1,4 +1,4 @@
-"""The SQL catalog: what is in the library, and what every ingestion job did to each file.
+"""The SQL catalog: what is in the library, what every ingestion job did to each file, and shortlists.
 
 Three tables (SQLAlchemy 2.x, SQLite by default, PostgreSQL in server mode):
 
@@ -10,6 +10,9 @@ Three tables (SQLAlchemy 2.x, SQLite by default, PostgreSQL in server mode):
 * ``ingest_jobs`` -- one row per ``undertone ingest`` run.
 * ``ingest_items`` -- one row per file of a job, with its status and, when it failed, a short
   machine-readable ``reason`` and a human ``message``.
+
+Plus ``shortlists`` and ``shortlist_entries``: named lists of chosen tracks (operations in
+:mod:`ingest.shortlists`). ``create_all`` adds them to an older catalog on first use.
 """
 
 from __future__ import annotations
@@ -35,6 +38,7 @@ from sqlalchemy import (
     LargeBinary,
     String,
     Text,
+    UniqueConstraint,
     create_engine,
     delete,
     event,
@@ -160,6 +164,31 @@ class IngestItem(Base):
     reason: Mapped[str | None] = mapped_column(String(32))
     message: Mapped[str | None] = mapped_column(Text)
     updated_at: Mapped[dt.datetime]
+
+
+class Shortlist(Base):
+    """A named list of chosen tracks."""
+
+    __tablename__ = "shortlists"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    name: Mapped[str] = mapped_column(String(200), unique=True)
+    created_at: Mapped[dt.datetime]
+    updated_at: Mapped[dt.datetime]
+
+
+class ShortlistEntry(Base):
+    """A track on a shortlist, in the order added; ``snapshot`` is its payload then (exported if the track leaves)."""
+
+    __tablename__ = "shortlist_entries"
+    __table_args__ = (UniqueConstraint("shortlist_id", "track_id"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    shortlist_id: Mapped[int] = mapped_column(ForeignKey("shortlists.id", ondelete="CASCADE"), index=True)
+    track_id: Mapped[str] = mapped_column(String(36))
+    note: Mapped[str | None] = mapped_column(Text)
+    snapshot: Mapped[dict[str, Any]]
+    added_at: Mapped[dt.datetime]
 
 
 @dataclass(frozen=True)

@@ -1,8 +1,9 @@
 """Audio loading shared by every part of Undertone.
 
 Anything that reads sound goes through :func:`load_audio`: it decodes with libsndfile (wav, flac,
-ogg/vorbis, opus, mp3 ...), mixes down to mono float32, resamples, and turns every way a file can be
-bad into one typed :class:`AudioError` with a message a user can act on.
+ogg/vorbis, opus, mp3 ...), or with PyAV (:mod:`recommender.video`) the sound track of a video container
+(mp4, mov, mkv, webm), mixes down to mono float32, resamples, and turns every way a file can be bad into
+one typed :class:`AudioError` with a message a user can act on.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from typing import BinaryIO
 import numpy as np
 import soundfile as sf
 
+from recommender import video
 from recommender.errors import (
     AudioNotFoundError,
     AudioTooLongError,
@@ -42,6 +44,9 @@ _SHORT_DATA_CHUNK = re.compile(r"^\s*(?:data|SSND)\s*:\s*(\d+)\s*\(should be (\d
 # Streaming writers (ffmpeg to a pipe) leave the size at its maximum: an unknown length, not a truncation.
 _UNKNOWN_SIZE = 0xFFFFFF00
 
+QUERY_SUFFIXES = (".wav", ".flac", ".ogg", ".opus", ".mp3", ".aiff", ".aif") + video.VIDEO_SUFFIXES
+"""File types accepted as a speech query (libsndfile reads more; these are the ones offered in pickers)."""
+
 
 @dataclass(frozen=True)
 class AudioInfo:
@@ -53,12 +58,11 @@ class AudioInfo:
     format: str
 
 
-
-def _open(source: AudioSource) -> sf.SoundFile:
+def _check(source: AudioSource) -> None:
+    """Typed errors for what is wrong before any decoder looks at the data."""
     if isinstance(source, (bytes, bytearray)):
         if not source:
             raise EmptyAudioError("no data (0 bytes)", source)
-        source = io.BytesIO(source)
     elif isinstance(source, (str, os.PathLike)):
         path = Path(source)
         try:
@@ -75,6 +79,11 @@ def _open(source: AudioSource) -> sf.SoundFile:
             raise UnreadableAudioError("permission denied", source)
         if info.st_size == 0:
             raise EmptyAudioError("empty file (0 bytes)", source)
+
+
+def _open(source: AudioSource) -> sf.SoundFile:
+    if isinstance(source, (bytes, bytearray)):
+        source = io.BytesIO(source)
     try:
         return sf.SoundFile(source)
     except sf.LibsndfileError as error:
@@ -87,6 +96,11 @@ def _open(source: AudioSource) -> sf.SoundFile:
 
 def audio_info(source: AudioSource) -> AudioInfo:
     """Duration, rate and channels from the file header (raises :class:`AudioError`)."""
+    _check(source)
+    if video.is_container(source):
+        with video.open_container(source) as container:
+            stream = video.audio_stream(container, source)
+            return AudioInfo(video.audio_duration(container, stream), stream.rate, stream.channels, container.format.name)
     with _open(source) as handle:
         return AudioInfo(handle.frames / handle.samplerate, handle.samplerate, handle.channels, handle.format)
 
@@ -101,7 +115,7 @@ def load_audio(
     """Decode ``source`` to a mono float32 waveform at ``sample_rate``.
 
     Args:
-        source: A path, the file's bytes, or an open binary file.
+        source: A path, the file's bytes, or an open binary file (audio, or a video with a sound track).
         sample_rate: Rate of the returned waveform.
         max_seconds: Refuse longer audio before decoding it (None: no limit).
         allow_silence: Return digital silence instead of raising :class:`SilentAudioError`.
@@ -109,6 +123,9 @@ def load_audio(
     Raises:
         AudioError: One of its subclasses, saying what is wrong with the input.
     """
+    _check(source)
+    if video.is_container(source):
+        return _load_container(source, sample_rate, max_seconds=max_seconds, allow_silence=allow_silence)
     with _open(source) as handle:
         rate, frames = handle.samplerate, handle.frames
         _check_container(handle, source)
@@ -133,12 +150,36 @@ def stream_audio(source: AudioSource, sample_rate: int = 16000, *, block_seconds
     Raises:
         AudioError: One of its subclasses, saying what is wrong with the input.
     """
+    _check(source)
+    if video.is_container(source):
+        with video.open_container(source) as container:
+            stream = video.audio_stream(container, source)
+            rate = stream.rate
+            for block in video.decode_audio(container, stream, max(1, int(block_seconds * rate))):
+                yield _checked_resample(block, rate, sample_rate, source)
+        return
     with _open(source) as handle:
         rate = handle.samplerate
         for block in _mono_blocks(handle, max(1, int(block_seconds * rate)), source):
-            if not np.isfinite(block).all():
-                raise CorruptAudioError("contains NaN or infinite samples", source)
-            yield resample(block, rate, sample_rate)
+            yield _checked_resample(block, rate, sample_rate, source)
+
+
+def _checked_resample(block: np.ndarray, rate: int, sample_rate: int, source: AudioSource) -> np.ndarray:
+    if not np.isfinite(block).all():
+        raise CorruptAudioError("contains NaN or infinite samples", source)
+    return resample(block, rate, sample_rate)
+
+
+def _load_container(source: AudioSource, sample_rate: int, *, max_seconds: float | None, allow_silence: bool) -> np.ndarray:
+    """:func:`load_audio` for a video (or other FFmpeg container): its first sound track."""
+    with video.open_container(source) as container:
+        stream = video.audio_stream(container, source)
+        seconds, rate = video.audio_duration(container, stream), stream.rate
+        if max_seconds is not None and seconds > max_seconds:
+            raise AudioTooLongError(f"is {seconds / 60:.1f} min long; the limit is {max_seconds / 60:.1f} min", source)
+        blocks = list(video.decode_audio(container, stream, _BLOCK_FRAMES))
+    waveform = np.concatenate(blocks) if blocks else np.zeros(0, np.float32)
+    return prepare_waveform(waveform, rate, sample_rate, source=source, max_seconds=max_seconds, allow_silence=allow_silence)
 
 
 def _check_container(handle: sf.SoundFile, source: AudioSource) -> None:

@@ -11,11 +11,12 @@ that describes it (``ValueError``, ``FileNotFoundError`` ...) so plain ``except`
     ├── ConfigError (ValueError)     a settings file, environment variable or lexicon that cannot be used
     ├── AudioError (ValueError)      a file or buffer that cannot be used as audio; ``reason`` code
     │   ├── AudioNotFoundError, UnreadableAudioError, EmptyAudioError, SilentAudioError, AudioTooLongError
-    │   └── CorruptAudioError
-    │       └── TruncatedAudioError
+    │   ├── CorruptAudioError
+    │   │   └── TruncatedAudioError
+    │   └── NoAudioStreamError, NoVideoStreamError (a video without sound, a file without pictures)
     ├── UnknownEmotionError (KeyError)
     ├── CorpusMissingError, ModelNotFoundError (FileNotFoundError)
-    ├── ModelMismatchError (ValueError), EmptyCatalogError (LookupError)
+    ├── ModelMismatchError (ValueError), EmptyCatalogError, UnknownTrackError (LookupError)
     ├── InvalidFilterError (ValueError)
     ├── ServiceUnavailableError (ConnectionError)   the database, Redis or a Qdrant server cannot be reached
     └── StoreError (RuntimeError)
@@ -98,6 +99,18 @@ class AudioTooLongError(AudioError):
     reason = "too_long"
 
 
+class NoAudioStreamError(AudioError):
+    """A video (or other container) without a sound track."""
+
+    reason = "no_audio_stream"
+
+
+class NoVideoStreamError(AudioError):
+    """A media file without pictures where a video is needed (shot boundaries, visual cues)."""
+
+    reason = "no_video_stream"
+
+
 class UnknownEmotionError(UndertoneError, KeyError):
     """An emotion word that neither the built-in vocabulary nor the lexicon knows."""
 
@@ -116,6 +129,10 @@ class ModelMismatchError(UndertoneError, ValueError):
 
 class EmptyCatalogError(UndertoneError, LookupError):
     """The store holds no tracks to recommend."""
+
+
+class UnknownTrackError(UndertoneError, LookupError):
+    """A track id that is not in the catalog."""
 
 
 class InvalidFilterError(UndertoneError, ValueError):

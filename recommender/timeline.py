@@ -11,7 +11,9 @@
    passage does not.
 5. **Group into cues**: the least-cost partition into passages of stable smoothed VA, each at least
    ``min_cue_seconds`` long (dynamic programming; see :func:`group_cues`).
-6. **Propose a track per cue** with :meth:`Recommender.recommend`, not reusing a track while unused
+6. **Start cues on cuts** (videos): each cue boundary moves to the nearest shot boundary within
+   ``snap_seconds`` (:mod:`recommender.shots`), so the music changes where the picture does.
+7. **Propose a track per cue** with :meth:`Recommender.recommend`, not reusing a track while unused
    ones remain.
 """
 
@@ -21,6 +23,7 @@ import math
 import os
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
+from fractions import Fraction
 from pathlib import Path
 from typing import Any
 
@@ -31,9 +34,12 @@ from recommender.errors import AudioTooLongError, SilentAudioError
 from recommender.explain import describe_va
 from recommender.model import Analysis
 from recommender.search import Recommender, Result
+from recommender.shots import ShotConfig, detect_cuts, scan_video, snap_boundaries
 from recommender.store import Where
 from recommender.towers.base import torch_threads
 from recommender.towers.speech_features import SilenceTrimmer, SileroVAD
+from recommender.video import container_info, is_container
+from recommender.visual import fuse_visual, visual_cues
 
 VAD_SAMPLE_RATE = 16000
 
@@ -54,6 +60,9 @@ class TimelineConfig:
         chunk_seconds: Audio decoded at a time (bounds memory).
         max_seconds: Longest input accepted.
         alternatives: Runner-up tracks listed per cue.
+        snap_seconds: How far a cue boundary may move to start on a shot boundary (videos).
+        visual_weight: Weight of the picture's emotion in each cue of a video (:mod:`recommender.visual`).
+        shots: When a change of picture counts as a cut.
     """
 
     segment_seconds: float = 10.0
@@ -67,12 +76,17 @@ class TimelineConfig:
     chunk_seconds: float = 300.0
     max_seconds: float = 12 * 3600.0
     alternatives: int = 2
+    snap_seconds: float = 10.0
+    visual_weight: float = 0.0
+    shots: ShotConfig = field(default_factory=ShotConfig)
 
     def __post_init__(self) -> None:
         if not 0 < self.min_segment_seconds <= self.segment_seconds <= self.max_segment_seconds:
             raise ValueError("need 0 < min_segment_seconds <= segment_seconds <= max_segment_seconds")
         if self.chunk_seconds < 2 * self.max_segment_seconds:
             raise ValueError("chunk_seconds must be at least twice max_segment_seconds")
+        if not 0.0 <= self.visual_weight <= 1.0:
+            raise ValueError("visual_weight must be within [0, 1]")
 
 
 @dataclass
@@ -113,14 +127,15 @@ class Cue:
     track: Result | None = None
     alternatives: list[Result] = field(default_factory=list)
     repeated: bool = False
+    on_cut: bool = False
 
     def to_dict(self) -> dict[str, Any]:
         return {
             "cue": self.index, "start": round(self.start, 3), "end": round(self.end, 3),
-            "valence": self.analysis.valence, "arousal": self.analysis.arousal, "emotion": self.analysis.emotions,
+            "valence": self.analysis.valence, "arousal": self.analysis.arousal, "emotion": self.analysis.emotions, "visual": self.analysis.visual,
             "segments": len(self.segments),
             "track": self.track.to_dict() if self.track else None,
-            "repeated": self.repeated,
+            "repeated": self.repeated, "on_cut": self.on_cut,
             "alternatives": [result.to_dict() for result in self.alternatives],
         }
 
@@ -133,17 +148,21 @@ class Timeline:
     duration: float
     segments: list[Segment]
     cues: list[Cue]
+    frame_rate: Fraction | None = None  # of the video; None for audio
+    cuts: list[float] = field(default_factory=list)  # shot boundaries of the video, seconds
 
     def to_dict(self) -> dict[str, Any]:
         return {
             "source": self.source, "duration": round(self.duration, 3),
+            "frame_rate": str(self.frame_rate) if self.frame_rate else None, "cuts": [round(cut, 3) for cut in self.cuts],
             "cues": [cue.to_dict() for cue in self.cues],
             "segments": [segment.to_dict() for segment in self.segments],
         }
 
     def to_text(self) -> str:
         """The cue sheet as a table."""
-        lines = [f"{self.source}: {format_time(self.duration)}, {len(self.segments)} speech segments, {len(self.cues)} cues", ""]
+        shots = f", {len(self.cuts) + 1} shots" if self.frame_rate else ""
+        lines = [f"{self.source}: {format_time(self.duration)}, {len(self.segments)} speech segments{shots}, {len(self.cues)} cues", ""]
         lines.append(f"{'CUE':>3}  {'START':>8}  {'END':>8}  {'HEARD':<34}  TRACK")
         for cue in self.cues:
             top = next(iter(cue.analysis.emotions), "?")
@@ -185,7 +204,7 @@ def build_timeline(
 
     Args:
         recommender: Model + catalog.
-        source: Path of the recording.
+        source: Path of the recording (audio, or a video: then cues start on its shot boundaries).
         config: Segmentation and grouping parameters.
         where: Payload filter for proposed tracks.
         rerank: Re-ranking ``alpha`` (None: the recommender's default).
@@ -199,8 +218,19 @@ def build_timeline(
     segments, duration = analyse_segments(recommender, source, config, progress=progress)
     smooth(segments, config.smoothing_seconds)
     cues = group_cues(segments, duration, config)
+    frame_rate = container_info(source).frame_rate if is_container(source) else None
+    stats = scan_video(source) if frame_rate else None
+    cuts = detect_cuts(stats, config.shots) if stats is not None else []
+    if stats is not None:
+        cues[0].on_cut = True  # the first shot starts with the video
+        for cue, (start, on_cut) in zip(cues[1:], snap_boundaries([cue.start for cue in cues[1:]], cuts, config.snap_seconds)):
+            cue.start, cue.on_cut = start, on_cut
+        for cue, following in zip(cues, cues[1:]):
+            cue.end = following.start
+        for cue in cues:
+            cue.analysis = fuse_visual(recommender.model, cue.analysis, visual_cues(stats, cuts, cue.start, cue.end), config.visual_weight)
     assign_tracks(recommender, cues, alternatives=config.alternatives, where=where, rerank=rerank, per_artist=per_artist)
-    return Timeline(str(source), duration, segments, cues)
+    return Timeline(str(source), duration, segments, cues, frame_rate, cuts)
 
 
 def analyse_segments(

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import hashlib
 import mimetypes
+from collections.abc import Callable
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -16,6 +18,8 @@ from dashboard.access import playable
 from dashboard.filters import Facet, FilterChoice, build_where, describe_where
 from dashboard.guard import guard
 from dashboard.text import plain
+from dashboard.workflow import result_actions
+from recommender.audio import QUERY_SUFFIXES
 from recommender.emotion import BUILTIN_VA
 from recommender.explain import describe_va
 from recommender.model import Analysis
@@ -23,7 +27,7 @@ from recommender.search import Recommender, Result
 from recommender.settings import Settings
 
 QUERY_KINDS = ("Upload a clip", "Record", "Text", "Emotion word", "Valence-arousal")
-SPEECH_TYPES = ["wav", "flac", "ogg", "opus", "mp3", "aiff", "aif"]
+SPEECH_TYPES = [suffix.lstrip(".") for suffix in QUERY_SUFFIXES]  # audio and video files
 MAX_PLAYER_BYTES = 60 * 1024 * 1024  # larger files are not sent to the browser player
 EXAMPLE_WORDS = ("happy", "sad", "angry", "calm", "fearful", "surprised", "tender", "nostalgia", "tension", "power", "amazement")
 QUERY_KIND_WORDS = {"speech": "speech", "text": "text", "emotion": "word", "va": "VA point"}  # as in ``why``
@@ -51,7 +55,7 @@ def read_query(kind: str) -> Query | None:
     if kind in ("Upload a clip", "Record"):
         if kind == "Upload a clip":
             clip = st.file_uploader(
-                "Speech clip", type=SPEECH_TYPES,
+                "Speech clip or video", type=SPEECH_TYPES,
                 help="A few seconds to a few minutes of someone speaking: a voice-over, a podcast excerpt, a story.",
             )
         else:
@@ -158,7 +162,7 @@ def mood_badges(moods: dict[str, float] | None, top: int = 3) -> str:
     return " ".join(f":violet-badge[{plain(label.replace('_', ' '))} {p:.0%}]" for label, p in ranked)
 
 
-def show_result(rank: int, result: Result, settings: Settings) -> None:
+def show_result(rank: int, result: Result, settings: Settings, actions: Callable[[], None] | None = None) -> None:
     """One result card. Every catalog field goes through :func:`plain`: metadata is text, never Markdown."""
     payload = result.payload
     path = Path(result.path) if result.path else None
@@ -176,6 +180,8 @@ def show_result(rank: int, result: Result, settings: Settings) -> None:
                 st.caption(" · ".join(details))
             st.markdown(mood_badges(payload.get("moods")) or f":violet-badge[{plain(payload.get('mood', 'no mood stored'))}]")
             st.caption(f"Why: {plain(result.why)}")
+            if actions is not None:
+                actions()
         with player:
             st.metric("Match", f"{result.score:.2f}", help="(1 − α) · cosine + α · valence-arousal match")
             show_player(path, settings)
@@ -241,4 +247,4 @@ with guard("opening the catalog"):
                 st.info("No track passes these filters. Widen them in the sidebar.")
             settings = resources.current_settings()
             for rank, result in enumerate(results, 1):
-                show_result(rank, result, settings)
+                show_result(rank, result, settings, partial(result_actions, recommender, result, rank, where=where))

@@ -19,7 +19,7 @@ APP = Path(dashboard.__file__).resolve().parent / "app.py"
 def register(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser(
         "dashboard",
-        help="open the web dashboard (search, catalog, evaluation)",
+        help="open the web dashboard (search, timeline, shortlists, catalog, evaluation)",
         description="Serve the Streamlit dashboard. It owns the store while it runs: stop other "
         "processes using an embedded store first, and ingest from the Catalog page.",
     )

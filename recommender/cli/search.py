@@ -1,5 +1,9 @@
 """``undertone search`` and ``undertone timeline``.
 
+Speech queries may be audio files or videos (their sound track). ``undertone timeline`` on a video
+starts cues on its shot boundaries and ``--export`` writes the cue sheet as CSV, JSON or a CMX3600 EDL
+(by suffix) with timecodes at the video's frame rate (``--fps`` for audio, default 25).
+
 ``undertone search --json`` is a stable contract for scripts: exactly one JSON object per query, one
 per line, in the order the queries appear on the command line (speech files, ``--text``, ``--emotion``,
 ``--va``; speech files form one run of positional arguments)::
@@ -7,6 +11,12 @@ per line, in the order the queries appear on the command line (speech files, ``-
     {"query": "clip.wav", "kind": "speech", "emotion": {"sad": 0.61, ...}, "valence": 0.24, "arousal": 0.31,
      "results": [{"track_id": ..., "path": ..., "score": ..., "valence": ..., "arousal": ..., <payload>,
                   "parts": {"cosine": ..., "va_similarity": ..., "alpha": ...}, "why": "..."}, ...]}
+
+``--like`` examples (catalog track ids or music files) form one query of kind ``like``, at the place of
+the first ``--like``, with the ``--unlike`` examples in an ``unlike`` list::
+
+    {"query": "3f2c...", "kind": "like", "unlike": ["storm.flac"], "emotion": ..., "results": [... "parts":
+     {"cosine": ..., "va_similarity": ..., "alpha": ..., "liked": [0.93], "unliked": [0.12]}, ...]}
 
 A query that fails yields ``{"query": ..., "kind": ..., "error": "...", "reason": "..."}`` instead (and a
 message on stderr); the exit code is then 1. The model and store are opened once for all queries.
@@ -21,6 +31,7 @@ import re
 import sys
 from collections.abc import Sequence
 from dataclasses import dataclass
+from fractions import Fraction
 from typing import Any
 
 from recommender.cli.options import add_store_arguments, settings_from_args
@@ -36,8 +47,9 @@ MAX_RESULTS = 100_000
 class Query:
     """One query as given on the command line."""
 
-    kind: str  # speech | text | emotion | va
+    kind: str  # speech | text | emotion | va | like
     value: str
+    examples: tuple[str, ...] = ()  # the --like values of a like query
 
 
 class _AppendQuery(argparse.Action):
@@ -56,28 +68,46 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help="recommend tracks for speech clips, text, emotion words or valence-arousal points",
         description="Recommend tracks whose emotion matches each query. Many queries load the model once.",
     )
-    search.add_argument("speech", nargs="*", action=_AppendQuery, const="speech", metavar="QUERY", help="speech audio file(s)")
+    search.add_argument("speech", nargs="*", action=_AppendQuery, const="speech", metavar="QUERY", help="speech audio or video file(s)")
     search.add_argument("--text", action=_AppendQuery, const="text", help="free-text query (repeatable)")
     search.add_argument("--emotion", action=_AppendQuery, const="emotion", metavar="WORD", help="emotion-word query (repeatable)")
     search.add_argument("--va", action=_AppendQuery, const="va", metavar="V,A", help="valence,arousal query in 0-1 (repeatable)")
+    search.add_argument(
+        "--like", action=_AppendQuery, const="like", metavar="TRACK_ID_OR_FILE",
+        help="more like this: a catalog track id or a music file (repeatable; all --like examples form one query)",
+    )
+    search.add_argument("--unlike", action="append", default=[], metavar="TRACK_ID_OR_FILE", help="... and not like this (with --like; repeatable)")
     _add_ranking_arguments(search)
     search.add_argument("-k", type=_result_count, default=10, help=f"results per query (default 10, at most {MAX_RESULTS})")
     search.add_argument("--json", action="store_true", help="one JSON object per query per line")
+    search.add_argument(
+        "--visual-weight", type=_unit_float, metavar="W",
+        help="video queries: also watch the picture (motion, cuts, brightness, colour) and fuse its emotion at weight W (0-1; 0 shows it only)",
+    )
+    search.add_argument("--shortlist", metavar="NAME", help="also save every result into this shortlist (see undertone shortlist)")
     add_store_arguments(search)
     search.set_defaults(handler=run_search, queries=[])
 
     timeline = subparsers.add_parser(
         "timeline",
-        help="emotion over time of long speech and a music cue sheet for it",
-        description="Cut long speech (audiobook chapter, podcast) at pauses, follow its emotion, group stable "
-        "passages into cues and propose a track for each, without repeats.",
+        help="emotion over time of long speech or a video and a music cue sheet for it",
+        description="Cut long speech (audiobook chapter, podcast, a video's sound track) at pauses, follow its emotion, "
+        "group stable passages into cues (starting on the video's cuts) and propose a track for each, without repeats.",
     )
-    timeline.add_argument("source", metavar="LONG_SPEECH", help="speech recording (any length)")
+    timeline.add_argument("source", metavar="LONG_SPEECH", help="speech recording or video (any length)")
     timeline.add_argument("--segment-seconds", type=_positive_float, default=10.0, help="target analysis segment length (default 10)")
     timeline.add_argument("--min-cue-seconds", type=_positive_float, default=60.0, help="shortest cue (default 60)")
     timeline.add_argument("--smoothing-seconds", type=float, default=20.0, help="emotion smoothing over time (default 20)")
     timeline.add_argument("--change-threshold", type=_positive_float, default=0.15, help="VA change that opens a new cue (default 0.15)")
     timeline.add_argument("--alternatives", type=int, default=2, help="runner-up tracks per cue (default 2)")
+    timeline.add_argument(
+        "--visual-weight", type=_unit_float, default=0.0, metavar="W", help="weight of the picture's emotion in each cue of a video (default 0: audio only)"
+    )
+    timeline.add_argument("--snap-seconds", type=float, default=10.0, help="how far a cue may move to start on a video cut (default 10)")
+    timeline.add_argument(
+        "--export", action="append", default=[], metavar="FILE", help="write the cue sheet: .csv, .json or .edl (CMX3600), repeatable"
+    )
+    timeline.add_argument("--fps", type=_frame_rate, metavar="RATE", help="timecode frame rate: 25, 24000/1001 ... (default: the video's, else 25)")
     _add_ranking_arguments(timeline)
     timeline.add_argument("--json", action="store_true", help="the timeline and cue sheet as one JSON object")
     add_store_arguments(timeline)
@@ -110,11 +140,28 @@ def _result_count(text: str) -> int:
     return value
 
 
+def _unit_float(text: str) -> float:
+    value = float(text)
+    if not 0.0 <= value <= 1.0:
+        raise argparse.ArgumentTypeError(f"must be within [0, 1], got {text}")
+    return value
+
+
 def _positive_float(text: str) -> float:
     value = float(text)
     if not value > 0:
         raise argparse.ArgumentTypeError(f"must be positive, got {text}")
     return value
+
+
+def _frame_rate(text: str) -> Fraction:
+    try:
+        rate = Fraction(text)
+    except (ValueError, ZeroDivisionError):
+        raise argparse.ArgumentTypeError(f"expected a frame rate like 25, 29.97 or 30000/1001, got {text!r}") from None
+    if rate <= 0:
+        raise argparse.ArgumentTypeError(f"must be positive, got {text}")
+    return rate
 
 
 def parse_where_arguments(items: Sequence[str]) -> dict[str, Any]:
@@ -242,9 +289,11 @@ def parse_va(text: str) -> tuple[float, float]:
 
 
 def run_search(args: argparse.Namespace) -> int:
-    queries: list[Query] = args.queries
+    queries = merge_like_queries(args.queries)
+    if args.unlike and not any(query.kind == "like" for query in queries):
+        raise UsageError("--unlike needs at least one --like example")
     if not queries:
-        raise UsageError("nothing to search for: give speech files and/or --text, --emotion, --va")
+        raise UsageError("nothing to search for: give speech files and/or --text, --emotion, --va, --like")
     where = checked_where(args.where)
     try:
         recommender = _open_recommender(args)
@@ -258,12 +307,16 @@ def run_search(args: argparse.Namespace) -> int:
         for query in queries:
             try:
                 response = _run_query(recommender, query, args, where)
+                if args.shortlist and response.results:
+                    _save_to_shortlist(args, query, [result.track_id for result in response.results])
             except UndertoneError as error:
                 failures += 1
                 _report_failure(query, error, args.json)
                 continue
             if args.json:
-                record = {"query": query.value, "kind": query.kind}
+                record: dict[str, Any] = {"query": query.value, "kind": query.kind}
+                if query.kind == "like":
+                    record["unlike"] = list(args.unlike)
                 record.update((key, value) for key, value in response.to_dict().items() if key != "query")
                 print(json.dumps(record, ensure_ascii=False, default=_json_default), flush=True)
             else:
@@ -271,15 +324,38 @@ def run_search(args: argparse.Namespace) -> int:
     return 1 if failures else 0
 
 
+def _save_to_shortlist(args: argparse.Namespace, query: Query, track_ids: list[str]) -> None:
+    from ingest.catalog import open_catalog
+    from ingest.shortlists import Shortlists
+
+    with open_catalog(settings_from_args(args)) as catalog:
+        added = Shortlists(catalog).add(args.shortlist, track_ids, note=f"{query.kind} {query.value}")
+    print(f"undertone search: {len(added)} new track(s) saved to shortlist {args.shortlist!r}", file=sys.stderr, flush=True)
+
+
 def _run_query(recommender, query: Query, args: argparse.Namespace, where: dict[str, Any]):
     options = dict(k=args.k, where=where or None, rerank=args.rerank, per_artist=args.per_artist)
     if query.kind == "speech":
-        return recommender.search(query.value, **options)
+        return recommender.search(query.value, visual_weight=args.visual_weight, **options)
     if query.kind == "text":
         return recommender.search(text=query.value, **options)
     if query.kind == "emotion":
         return recommender.search(emotion=query.value, **options)
+    if query.kind == "like":
+        return recommender.similar(list(query.examples), list(args.unlike), **options)
     return recommender.search(va=parse_va(query.value), **options)
+
+
+def merge_like_queries(queries: Sequence[Query]) -> list[Query]:
+    """All ``--like`` examples as one query, where the first one was given."""
+    examples = tuple(query.value for query in queries if query.kind == "like")
+    merged: list[Query] = []
+    for query in queries:
+        if query.kind != "like":
+            merged.append(query)
+        elif not any(q.kind == "like" for q in merged):
+            merged.append(Query("like", ", ".join(examples), examples))
+    return merged
 
 
 def _open_recommender(args: argparse.Namespace):
@@ -315,7 +391,7 @@ def format_response(query: Query, response) -> str:
     heard = ", ".join(f"{label} {p:.2f}" for label, p in list(analysis.emotions.items())[:3])
     lines = [
         f"{query.kind} {query.value}",
-        f"  heard: {heard} | valence {analysis.valence:.2f}, arousal {analysis.arousal:.2f} ({describe_va(analysis.valence, analysis.arousal)})",
+        f"  {'examples' if query.kind == 'like' else 'heard'}: {heard} | valence {analysis.valence:.2f}, arousal {analysis.arousal:.2f} ({describe_va(analysis.valence, analysis.arousal)})",
     ]
     if not response.results:
         lines.append("  no tracks match (check --where)")
@@ -330,7 +406,12 @@ def format_response(query: Query, response) -> str:
 
 
 def run_timeline(args: argparse.Namespace) -> int:
+    from recommender.cuesheet import CUE_SHEET_FORMATS, Timecode, write_cue_sheet
     from recommender.timeline import TimelineConfig, build_timeline
+
+    for path in args.export:
+        if not path.lower().endswith(CUE_SHEET_FORMATS):
+            raise UsageError(f"--export {path}: cue sheets are written as {', '.join(CUE_SHEET_FORMATS)} (by the file's suffix)")
 
     try:
         config = TimelineConfig(
@@ -342,6 +423,8 @@ def run_timeline(args: argparse.Namespace) -> int:
             min_cue_seconds=args.min_cue_seconds,
             chunk_seconds=max(300.0, 4 * args.segment_seconds),
             alternatives=max(0, args.alternatives),
+            snap_seconds=max(0.0, args.snap_seconds),
+            visual_weight=args.visual_weight,
         )
     except ValueError as error:
         raise UsageError(str(error)) from error
@@ -352,6 +435,10 @@ def run_timeline(args: argparse.Namespace) -> int:
             timeline = build_timeline(
                 recommender, args.source, config, where=where, rerank=args.rerank, per_artist=args.per_artist, progress=bar.update
             )
+    timecode = Timecode(args.fps or timeline.frame_rate or 25)
+    for path in args.export:
+        written = write_cue_sheet(timeline, path, timecode)
+        print(f"cue sheet written: {written} ({timecode.rate} fps{', drop-frame' if timecode.drop_frame else ''})", file=sys.stderr)
     if args.json:
         print(json.dumps(timeline.to_dict(), ensure_ascii=False, default=_json_default))
     else:
