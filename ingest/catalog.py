@@ -500,6 +500,25 @@ class Catalog:
             "jobs": jobs or 0,
         }
 
+    def overview(self, limit: int = 20) -> dict[str, Any]:
+        """``undertone catalog --json``: the :meth:`counts`, the first ``limit`` tracks and latest failures."""
+        listing = [
+            {
+                "id": track.id,
+                "path": track.path,
+                "duration": round(track.duration, 2),
+                "mood": track.mood,
+                "valence": round(track.valence, 3),
+                "arousal": round(track.arousal, 3),
+                "state": track.state,
+                "ingested_at": as_utc(track.ingested_at).isoformat(),
+                **{key: track.meta[key] for key in ("title", "artist") if key in track.meta},
+            }
+            for track in self.tracks(limit=limit)
+        ]
+        failures = [vars(failure) for failure in self.latest_failures(limit)]
+        return {**self.counts(), "listing": listing, "failures": failures}
+
     def latest_failures(self, limit: int = 50) -> list[Failure]:
         """Files whose most recent attempt failed, with why."""
         later = IngestItem.__table__.alias("later")

@@ -50,6 +50,9 @@ class Settings(BaseSettings):
         lexicon: NRC-VAD lexicon file used to place emotion words outside the built-in vocabulary.
         max_track_seconds: Longer music files are refused at ingestion.
         max_query_seconds: Longer speech queries are refused by ``search`` (``timeline`` has its own).
+        url: Base URL of an ``undertone serve`` API to use instead of opening the store in this process.
+        token: Bearer token of that API (required by a server bound beyond localhost).
+        max_upload_mb: Largest request body ``undertone serve`` accepts (speech uploads).
     """
 
     model_config = SettingsConfigDict(env_prefix=ENV_PREFIX, env_ignore_empty=True, extra="forbid", frozen=True)
@@ -67,6 +70,9 @@ class Settings(BaseSettings):
     lexicon: Path | None = None
     max_track_seconds: float = 1200.0
     max_query_seconds: float = 600.0
+    url: str | None = None
+    token: str | None = None
+    max_upload_mb: float = Field(default=200.0, gt=0)
 
     @field_validator("store", "data_dir", "lexicon", mode="after")
     @classmethod

@@ -27,7 +27,7 @@ from typing import Any
 import numpy as np
 
 from recommender.audio import audio_info, stream_audio
-from recommender.errors import AudioTooLongError, SilentAudioError
+from recommender.errors import AudioTooLongError, SilentAudioError, UsageError
 from recommender.explain import describe_va
 from recommender.model import Analysis
 from recommender.search import Recommender, Result
@@ -67,6 +67,34 @@ class TimelineConfig:
     chunk_seconds: float = 300.0
     max_seconds: float = 12 * 3600.0
     alternatives: int = 2
+
+    @classmethod
+    def from_options(
+        cls,
+        segment_seconds: float = 10.0,
+        min_cue_seconds: float = 60.0,
+        smoothing_seconds: float = 20.0,
+        change_threshold: float = 0.15,
+        alternatives: int = 2,
+    ) -> TimelineConfig:
+        """The config of ``undertone timeline``'s options (segment bounds and chunking follow ``segment_seconds``).
+
+        Raises:
+            UsageError: Values that cannot work together.
+        """
+        try:
+            return cls(
+                segment_seconds=segment_seconds,
+                min_segment_seconds=min(2.0, segment_seconds),
+                max_segment_seconds=2 * segment_seconds,
+                smoothing_seconds=smoothing_seconds,
+                change_threshold=change_threshold,
+                min_cue_seconds=min_cue_seconds,
+                chunk_seconds=max(300.0, 4 * segment_seconds),
+                alternatives=max(0, alternatives),
+            )
+        except ValueError as error:
+            raise UsageError(str(error)) from error
 
     def __post_init__(self) -> None:
         if not 0 < self.min_segment_seconds <= self.segment_seconds <= self.max_segment_seconds:

@@ -13,10 +13,10 @@ import logging
 import sys
 from collections.abc import Sequence
 
-from recommender.cli import dashboard, demo, ingest, model, search, worker
+from recommender.cli import dashboard, demo, ingest, model, search, serve, worker
 from recommender.errors import UndertoneError
 
-COMMANDS = (dashboard, demo, ingest, model, search, worker)
+COMMANDS = (dashboard, demo, ingest, model, search, serve, worker)
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -104,7 +104,7 @@ def run_ingest_command(args: argparse.Namespace) -> int:
 
 
 def run_catalog_command(args: argparse.Namespace) -> int:
-    from ingest.catalog import as_utc, open_catalog
+    from ingest.catalog import open_catalog
 
     settings = settings_from_args(args)
     with open_catalog(settings) as catalog:
@@ -125,25 +125,16 @@ def run_catalog_command(args: argparse.Namespace) -> int:
                 for job in jobs:
                     print(_format_job(job))
             return 0
-        counts = catalog.counts()
-        listing = [
-            {
-                "id": track.id,
-                "path": track.path,
-                "duration": round(track.duration, 2),
-                "mood": track.mood,
-                "valence": round(track.valence, 3),
-                "arousal": round(track.arousal, 3),
-                "state": track.state,
-                "ingested_at": as_utc(track.ingested_at).isoformat(),
-                **{key: track.meta[key] for key in ("title", "artist") if key in track.meta},
-            }
-            for track in catalog.tracks(limit=args.limit)
-        ]
-        failures = [vars(failure) for failure in catalog.latest_failures(args.limit)]
-    if args.json:
-        print(json.dumps({**counts, "listing": listing, "failures": failures}, indent=2))
+        overview = catalog.overview(args.limit)
+    return _print_overview(overview, args.json)
+
+
+def _print_overview(overview: dict[str, Any], as_json: bool) -> int:
+    if as_json:
+        print(json.dumps(overview, indent=2))
         return 0
+    counts = {key: overview[key] for key in ("tracks", "pending", "retired", "failed", "jobs")}
+    listing, failures = overview["listing"], overview["failures"]
     print(", ".join(f"{count} {name}" for name, count in counts.items()))
     for track in listing:
         name = " - ".join(str(track[key]) for key in ("artist", "title") if key in track) or track["path"]

@@ -25,7 +25,7 @@ from typing import Any
 
 from recommender.cli.options import add_store_arguments, settings_from_args
 from recommender.cli.progress import ProgressBar
-from recommender.errors import UndertoneError, UsageError
+from recommender.errors import UndertoneError, UsageError, error_reason
 
 _WHERE = re.compile(r"^\s*([A-Za-z_][\w.\-]*)\s*(<=|>=|<|>|=)\s*(.*?)\s*$")
 _RANGE_OPERATORS = {"<=": "lte", ">=": "gte", "<": "lt", ">": "gt"}
@@ -210,14 +210,10 @@ def _open_recommender(args: argparse.Namespace):
     return Recommender.open(settings=settings_from_args(args))
 
 
-def _reason(error: BaseException) -> str:
-    return getattr(error, "reason", None) or re.sub(r"(?<!^)(?=[A-Z])", "_", type(error).__name__.removesuffix("Error")).lower() or "error"
-
-
 def _report_failure(query: Query, error: BaseException, as_json: bool) -> None:
     print(f"undertone search: {query.kind} query {query.value!r}: {error}", file=sys.stderr, flush=True)
     if as_json:
-        print(json.dumps({"query": query.value, "kind": query.kind, "error": str(error), "reason": _reason(error)}, ensure_ascii=False), flush=True)
+        print(json.dumps({"query": query.value, "kind": query.kind, "error": str(error), "reason": error_reason(error)}, ensure_ascii=False), flush=True)
 
 
 def _json_default(value: Any) -> Any:
@@ -254,19 +250,9 @@ def format_response(query: Query, response) -> str:
 def run_timeline(args: argparse.Namespace) -> int:
     from recommender.timeline import TimelineConfig, build_timeline
 
-    try:
-        config = TimelineConfig(
-            segment_seconds=args.segment_seconds,
-            min_segment_seconds=min(2.0, args.segment_seconds),
-            max_segment_seconds=2 * args.segment_seconds,
-            smoothing_seconds=args.smoothing_seconds,
-            change_threshold=args.change_threshold,
-            min_cue_seconds=args.min_cue_seconds,
-            chunk_seconds=max(300.0, 4 * args.segment_seconds),
-            alternatives=max(0, args.alternatives),
-        )
-    except ValueError as error:
-        raise UsageError(str(error)) from error
+    config = TimelineConfig.from_options(
+        args.segment_seconds, args.min_cue_seconds, args.smoothing_seconds, args.change_threshold, args.alternatives
+    )
     where = parse_where_arguments(args.where) or None
     recommender = _open_recommender(args)
     with recommender:

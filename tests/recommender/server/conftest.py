@@ -1,0 +1,100 @@
+"""A real ``undertone serve`` process (uvicorn on a free port) over a copy of the suite's small catalog."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from recommender.service import server_file
+from recommender.settings import Settings
+
+REPO = Path(__file__).resolve().parents[3]
+STARTUP_SECONDS = 180  # torch import + model load on a busy 2-core machine
+
+
+def cli_environment(tmp_path: Path) -> dict[str, str]:
+    """The environment of spawned commands: this checkout's code, no user config, no inherited server URL."""
+    env = {key: value for key, value in os.environ.items() if not key.startswith("UNDERTONE_")}
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(REPO), os.environ.get("PYTHONPATH")]))
+    env["UNDERTONE_CONFIG"] = str(tmp_path / "no-config.toml")
+    return env
+
+
+def undertone(*args: str) -> list[str]:
+    return [sys.executable, "-m", "recommender.cli", *args]
+
+
+@dataclass
+class Server:
+    """A running ``undertone serve`` and where it answers."""
+
+    process: subprocess.Popen
+    store: Path
+    url: str
+    token: str | None
+    log: Path
+
+    def stop(self, sig: int = signal.SIGINT) -> int:
+        if self.process.poll() is None:
+            self.process.send_signal(sig)
+            try:
+                self.process.wait(60)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+        return self.process.returncode
+
+
+def start_server(store: Path, tmp_path: Path, *options: str) -> Server:
+    """``undertone serve --store STORE --port 0 OPTIONS``; returns once it recorded its URL in the store."""
+    record = server_file(Settings(store=store))
+    record.unlink(missing_ok=True)
+    log = tmp_path / f"serve-{time.monotonic_ns()}.log"
+    process = subprocess.Popen(
+        undertone("serve", "--store", str(store), "--port", "0", *options),
+        stdout=log.open("wb"), stderr=subprocess.STDOUT, env=cli_environment(tmp_path), cwd=tmp_path,
+    )
+    deadline = time.monotonic() + STARTUP_SECONDS
+    while not record.is_file():
+        if process.poll() is not None or time.monotonic() > deadline:
+            process.kill()
+            raise AssertionError(f"undertone serve did not start:\n{log.read_text()}")
+        time.sleep(0.2)
+    info = json.loads(record.read_text())
+    return Server(process, store, info["url"], info["token"], log)
+
+
+@pytest.fixture
+def store_copy(catalog, tmp_path: Path) -> Path:
+    """A private copy of the session catalog (8 tracks), so servers may write to it."""
+    return Path(shutil.copytree(catalog["store"], tmp_path / "store", ignore=shutil.ignore_patterns("owner.lock", "server.json")))
+
+
+@pytest.fixture
+def serve(tmp_path: Path) -> Iterator[Callable[..., Server]]:
+    """Start servers (stopped at the end of the test)."""
+    started: list[Server] = []
+
+    def start(store: Path, *options: str) -> Server:
+        server = start_server(store, tmp_path, *options)
+        started.append(server)
+        return server
+
+    yield start
+    for server in started:
+        server.stop()
+
+
+@pytest.fixture
+def server(serve, store_copy: Path) -> Server:
+    return serve(store_copy)
