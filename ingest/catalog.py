@@ -211,6 +211,17 @@ class JobStatus:
             "failures": [vars(failure) for failure in self.failures],
         }
 
+    @classmethod
+    def from_dict(cls, record: dict[str, Any]) -> JobStatus:
+        """The status back from its :meth:`to_dict` form (what the HTTP API sends)."""
+        return cls(
+            job_id=record["job_id"], source=record["source"], mode=record["mode"], state=record["state"], total=record["total"],
+            counts={status: int(record.get(status) or 0) for status in ITEM_STATUSES},
+            created_at=dt.datetime.fromisoformat(record["created_at"]),
+            finished_at=dt.datetime.fromisoformat(record["finished_at"]) if record.get("finished_at") else None,
+            error=record.get("error"), failures=[Failure(**failure) for failure in record.get("failures") or []],
+        )
+
 
 class Catalog:
     """Typed access to the catalog database; every method is one short transaction.

@@ -20,7 +20,7 @@ import os
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from pathlib import Path
-from typing import Any, BinaryIO
+from typing import TYPE_CHECKING, Any, BinaryIO
 
 import httpx
 import numpy as np
@@ -32,9 +32,8 @@ from recommender.service import find_server
 from recommender.settings import Settings
 from recommender.store.base import TrackPoint, Where
 
-# Keys Result.to_dict puts around the payload's own fields.
-_RESULT_KEYS = ("track_id", "score", "parts", "why")
-
+if TYPE_CHECKING:
+    from recommender.timeline import Timeline
 
 class Client:
     """Talks to one ``undertone serve``; safe to share between threads.
@@ -84,7 +83,7 @@ class Client:
         fields = _query_fields(text=text, emotion=emotion, va=va)
         fields.update(_drop_none(k=k, where=json.dumps(where) if where else None, rerank=rerank, per_artist=per_artist))
         record = self._post_query("/search", speech, fields, sample_rate)
-        return SearchResponse(_analysis(record), [_result(item) for item in record["results"]])
+        return SearchResponse(_analysis(record), [Result.from_dict(item) for item in record["results"]])
 
     def analyze(self, speech: SpeechInput, *, sample_rate: int | None = None, transcript: str | None = None) -> Analysis:
         """The emotion heard in a speech clip."""
@@ -119,10 +118,10 @@ class Client:
             "emotions": dict(analysis.emotions), "k": k, "where": where, "rerank": rerank, "per_artist": per_artist,
             "exclude": list(exclude), "query_kind": query_kind,
         }
-        return [_result(item) for item in self._call("POST", "/recommend", json=body)["results"]]
+        return [Result.from_dict(item) for item in self._call("POST", "/recommend", json=body)["results"]]
 
-    def timeline(self, source: str | os.PathLike, **options: Any) -> dict[str, Any]:
-        """The emotion timeline and cue sheet of a long recording (``undertone timeline --json``).
+    def timeline(self, source: str | os.PathLike, **options: Any) -> Timeline:
+        """The emotion timeline and cue sheet of a long recording (what ``build_timeline`` returns).
 
         Args:
             source: The recording, uploaded to the server.
@@ -131,7 +130,10 @@ class Client:
         """
         if "where" in options and options["where"] is not None:
             options["where"] = json.dumps(options["where"])
-        return self._post_query("/timeline", source, _drop_none(**options), None)
+        from recommender.timeline import Timeline
+
+        record = self._post_query("/timeline", source, _drop_none(**options), None)
+        return Timeline.from_dict({**record, "source": str(source)})
 
     # -- catalog and ingestion ----------------------------------------------------------------------
 
@@ -273,15 +275,6 @@ def _analysis(record: dict[str, Any]) -> Analysis:
         arousal=float(record["arousal"]),
         emotions={str(label): float(p) for label, p in record["emotion"].items()},
         duration=record.get("duration"),
-    )
-
-
-def _result(record: dict[str, Any]) -> Result:
-    payload = {key: value for key, value in record.items() if key not in _RESULT_KEYS and value is not None}
-    return Result(
-        track_id=record["track_id"], path=record.get("path"), score=float(record["score"]),
-        valence=record.get("valence"), arousal=record.get("arousal"), payload=payload,
-        parts=dict(record.get("parts") or {}), why=record.get("why", ""),
     )
 
 

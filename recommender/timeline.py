@@ -169,6 +169,25 @@ class Timeline:
             "segments": [segment.to_dict() for segment in self.segments],
         }
 
+    @classmethod
+    def from_dict(cls, record: dict[str, Any]) -> Timeline:
+        """The timeline back from its :meth:`to_dict` form (what the HTTP API sends; embeddings are not sent)."""
+        none = np.zeros(0, np.float32)
+        segments = [
+            Segment(s["start"], s["end"], none, s["valence"], s["arousal"], dict(s["emotions"]), s["smoothed_valence"], s["smoothed_arousal"])
+            for s in record["segments"]
+        ]
+        cues = [
+            Cue(
+                c["cue"], c["start"], c["end"], Analysis(none, c["valence"], c["arousal"], dict(c["emotion"])),
+                [s for s in segments if c["start"] <= s.start < c["end"]],
+                Result.from_dict(c["track"]) if c["track"] else None,
+                [Result.from_dict(a) for a in c["alternatives"]], c["repeated"],
+            )
+            for c in record["cues"]
+        ]
+        return cls(record["source"], record["duration"], segments, cues)
+
     def to_text(self) -> str:
         """The cue sheet as a table."""
         lines = [f"{self.source}: {format_time(self.duration)}, {len(self.segments)} speech segments, {len(self.cues)} cues", ""]

@@ -11,7 +11,7 @@ from dashboard import charts, resources
 from dashboard.guard import guard
 from dashboard.jobs import Job, ProgressFn
 from ingest.catalog import JobStatus
-from ingest.pipeline import JobSummary, run_ingest
+from ingest.pipeline import JobSummary
 from recommender.emotion import BUILTIN_VA
 from recommender.errors import UsageError
 
@@ -42,8 +42,7 @@ def start_ingest(source: str) -> None:
                 f"{counts.get('ingested', 0)} ingested · {counts.get('skipped', 0)} unchanged · {counts.get('failed', 0)} failed",
             )
 
-        # The search path's store and model: one owner for the store, one copy of the model in memory.
-        return run_ingest(path, settings, progress=report, store=recommender.store, model=recommender.model)
+        return resources.ingest(str(path), settings, report, recommender)
 
     board.start(f"Ingest {path}", work)
 

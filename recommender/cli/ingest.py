@@ -15,6 +15,7 @@ from recommender.errors import UsageError
 if TYPE_CHECKING:
     from ingest.catalog import Catalog
     from ingest.pipeline import JobSummary
+    from recommender.client import Client
     from recommender.settings import Settings
 
 
@@ -55,7 +56,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run_ingest_command(args: argparse.Namespace) -> int:
-    from ingest.pipeline import DEFAULT_BATCH_SIZE, run_ingest
+    from ingest.pipeline import DEFAULT_BATCH_SIZE, run_ingest, run_ingest_on_server
     from ingest.sources import SourceError, iter_source
     from recommender.errors import StoreBusyError
     from recommender.store import open_vector_store
@@ -65,8 +66,12 @@ def run_ingest_command(args: argparse.Namespace) -> int:
     if batch_size < 1:
         raise UsageError("--batch-size must be at least 1")
     bar = ProgressBar("ingest", disable=args.quiet or args.json)
+    server = None if args.workers else _server(settings)
     try:
-        if not args.workers:
+        if server is not None:
+            with server:
+                summary = run_ingest_on_server(server, args.source, progress=bar.job)
+        elif not args.workers:
             summary = run_ingest(args.source, settings, progress=bar.job, batch_size=batch_size)
         else:
             from workers.client import follow_job, submit_job, workers_online
@@ -103,10 +108,21 @@ def run_ingest_command(args: argparse.Namespace) -> int:
     return 0 if summary.state == "done" else 1
 
 
+def _server(settings: Settings) -> Client | None:
+    """The ``undertone serve`` owning the store (or at ``UNDERTONE_URL``), if one runs."""
+    from recommender.client import Client
+
+    return Client.discover(settings)
+
+
 def run_catalog_command(args: argparse.Namespace) -> int:
     from ingest.catalog import open_catalog
 
     settings = settings_from_args(args)
+    server = _server(settings)
+    if server is not None:
+        with server:
+            return _catalog_on_server(server, args)
     with open_catalog(settings) as catalog:
         if args.verify or args.repair:
             return _reconcile(catalog, settings, repair=args.repair, as_json=args.json)
@@ -126,6 +142,22 @@ def run_catalog_command(args: argparse.Namespace) -> int:
                     print(_format_job(job))
             return 0
         overview = catalog.overview(args.limit)
+    return _print_overview(overview, args.json)
+
+
+def _catalog_on_server(server: Client, args: argparse.Namespace) -> int:
+    """``undertone catalog`` answered by the server that owns the store (same output)."""
+    if args.verify or args.repair:
+        return _print_reconciliation(server.reconcile(repair=args.repair), args.json)
+    if args.job:
+        _emit(server.job(args.job, failures=args.limit), args.json, _format_job)
+        return 0
+    if args.jobs:
+        jobs = server.jobs(args.limit)
+        print(json.dumps(jobs, indent=2) if args.json else "\n".join(_format_job(job) for job in jobs))
+        return 0
+    overview = server.catalog(args.limit)
+    overview.pop("store_points", None)
     return _print_overview(overview, args.json)
 
 
@@ -159,15 +191,19 @@ def _reconcile(catalog: Catalog, settings: Settings, *, repair: bool, as_json: b
         raise UsageError(str(error)) from error
     with store:
         report = reconcile(catalog, store, repair=repair)
+    return _print_reconciliation(report.to_dict(), as_json)
+
+
+def _print_reconciliation(report: dict[str, Any], as_json: bool) -> int:
     if as_json:
-        print(json.dumps(report.to_dict(), indent=2))
+        print(json.dumps(report, indent=2))
     else:
         print(
-            f"store: {report.store_points} points; SQL: {report.sql_indexed} indexed, {report.outbox} awaiting a vector write; "
-            f"missing {len(report.missing)}, drifted {len(report.drifted)}, orphans {len(report.orphans)}"
+            f"store: {report['store_points']} points; SQL: {report['sql_indexed']} indexed, {report['outbox']} awaiting a vector write; "
+            f"missing {len(report['missing'])}, drifted {len(report['drifted'])}, orphans {len(report['orphans'])}"
         )
-        print("repaired" if report.repaired else ("consistent" if report.consistent else "inconsistent: run --repair"))
-    return 0 if report.consistent or report.repaired else 1
+        print("repaired" if report["repaired"] else ("consistent" if report["consistent"] else "inconsistent: run --repair"))
+    return 0 if report["consistent"] or report["repaired"] else 1
 
 
 def _print_summary(summary: JobSummary) -> None:

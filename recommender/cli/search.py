@@ -205,9 +205,12 @@ def _run_query(recommender, query: Query, args: argparse.Namespace, where: dict[
 
 
 def _open_recommender(args: argparse.Namespace):
+    """The ``undertone serve`` owning the store (or at ``UNDERTONE_URL``) when one runs, else the store opened here."""
+    from recommender.client import Client
     from recommender.search import Recommender
 
-    return Recommender.open(settings=settings_from_args(args))
+    settings = settings_from_args(args)
+    return Client.discover(settings) or Recommender.open(settings=settings)
 
 
 def _report_failure(query: Query, error: BaseException, as_json: bool) -> None:
@@ -248,6 +251,7 @@ def format_response(query: Query, response) -> str:
 
 
 def run_timeline(args: argparse.Namespace) -> int:
+    from recommender.client import Client
     from recommender.timeline import TimelineConfig, build_timeline
 
     config = TimelineConfig.from_options(
@@ -256,10 +260,17 @@ def run_timeline(args: argparse.Namespace) -> int:
     where = parse_where_arguments(args.where) or None
     recommender = _open_recommender(args)
     with recommender:
-        with ProgressBar("analyse", unit="s", disable=args.json) as bar:
-            timeline = build_timeline(
-                recommender, args.source, config, where=where, rerank=args.rerank, per_artist=args.per_artist, progress=bar.update
+        if isinstance(recommender, Client):
+            options = dict(
+                segment_seconds=args.segment_seconds, min_cue_seconds=args.min_cue_seconds, smoothing_seconds=args.smoothing_seconds,
+                change_threshold=args.change_threshold, alternatives=args.alternatives,
             )
+            timeline = recommender.timeline(args.source, where=where, rerank=args.rerank, per_artist=args.per_artist, **options)
+        else:
+            with ProgressBar("analyse", unit="s", disable=args.json) as bar:
+                timeline = build_timeline(
+                    recommender, args.source, config, where=where, rerank=args.rerank, per_artist=args.per_artist, progress=bar.update
+                )
     if args.json:
         print(json.dumps(timeline.to_dict(), ensure_ascii=False, default=_json_default))
     else:

@@ -21,10 +21,10 @@ SHUTDOWN_GRACE_SECONDS = 30.0  # a running ingestion batch may finish; the outbo
 
 
 class JSON(JSONResponse):
-    """JSON that also takes numpy scalars and arrays (payloads, emotion probabilities)."""
+    """JSON that also takes numpy scalars and arrays (payloads, emotion probabilities); NaN as ``search --json`` writes it."""
 
     def render(self, content: Any) -> bytes:
-        return json.dumps(content, ensure_ascii=False, allow_nan=False, default=_plain, separators=(",", ":")).encode()
+        return json.dumps(content, ensure_ascii=False, allow_nan=True, default=_plain, separators=(",", ":")).encode()
 
 
 def _plain(value: Any) -> Any:
