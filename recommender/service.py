@@ -15,8 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from recommender.settings import Settings
-
-SERVER_FILE_NAME = "server.json"
+from recommender.store.embedded import SERVER_FILE_NAME
 
 
 @dataclass(frozen=True)

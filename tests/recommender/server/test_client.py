@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import subprocess
+
 import httpx
 import numpy as np
 import pytest
 
-from recommender import Client
+from recommender import Client, Recommender
+from recommender.audio import write_audio
 from recommender.errors import (
     CorruptAudioError,
     EmptyCatalogError,
@@ -14,10 +17,14 @@ from recommender.errors import (
     NotFoundError,
     ServiceError,
     SilentAudioError,
+    StoreBusyError,
     UnknownEmotionError,
     UsageError,
 )
 from recommender.search import Result, SearchResponse
+from recommender.synth import synthesize_speech
+from recommender.timeline import TimelineConfig, build_timeline
+from tests.recommender.server.conftest import cli_environment, undertone
 
 
 def same_ranking(remote: SearchResponse, local: SearchResponse) -> None:
@@ -83,6 +90,11 @@ def test_errors_come_back_as_the_same_classes(server, speech_clips, silent_clip,
     assert answer.status_code == 422 and answer.json()["reason"] == "unknown_emotion"
 
 
+def test_opening_a_served_store_points_at_the_server(server):
+    with pytest.raises(StoreBusyError, match=f"served by `undertone serve` at {server.url}"):
+        Recommender.open(server.store)
+
+
 def test_empty_store_is_a_409(serve, tmp_path):
     server = serve(tmp_path / "empty")
     with Client(server.url) as client, pytest.raises(EmptyCatalogError):
@@ -94,3 +106,23 @@ def test_unreachable_server_is_a_service_error(server):
     server.stop()
     with Client(url, timeout=5) as client, pytest.raises(ServiceError, match="cannot be reached"):
         client.search(emotion="happy")
+
+
+def test_timeline_over_http_matches_in_process(server, recommender, tmp_path):
+    parts = [synthesize_speech(mood, seconds=12.0, seed=20 + index).waveform for index, mood in enumerate(("calm", "angry"))]
+    clip = write_audio(tmp_path / "chapter.flac", np.concatenate(parts), 16000)
+    options = dict(segment_seconds=5.0, min_cue_seconds=6.0)
+    with Client(server.url) as client:
+        remote = client.timeline(clip, **options)
+    local = build_timeline(recommender, clip, TimelineConfig.from_options(**options))
+    assert remote.source == str(clip)
+    assert [c.track.track_id if c.track else None for c in remote.cues] == [c.track.track_id if c.track else None for c in local.cues]
+    assert [c.end for c in remote.cues] == pytest.approx([c.end for c in local.cues], abs=1e-3)
+    assert len(remote.segments) == len(local.segments)
+    # `undertone timeline` finds the server and prints the same cue sheet.
+    printed = subprocess.run(
+        undertone("timeline", str(clip), "--store", str(server.store), "--segment-seconds", "5", "--min-cue-seconds", "6"),
+        capture_output=True, text=True, env=cli_environment(tmp_path), timeout=300,
+    )
+    assert printed.returncode == 0, printed.stderr
+    assert printed.stdout.strip() == local.to_text().strip()
