@@ -46,8 +46,8 @@ def run_serve(args: argparse.Namespace) -> int:
     from recommender.server.state import ServerState
 
     settings = settings_from_args(args)
-    if args.max_upload_mb is not None:
-        settings = settings.replace(max_upload_mb=args.max_upload_mb)
+    # Absolute, so /health and the logs say which store whatever directory clients run in.
+    settings = settings.replace(store=settings.store.absolute(), max_upload_mb=args.max_upload_mb or settings.max_upload_mb)
     token = args.token or settings.token
     if not is_local(args.host) and not token:
         raise UsageError(f"--host {args.host} accepts connections from other machines: give --token (or set UNDERTONE_TOKEN)")
