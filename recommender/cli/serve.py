@@ -47,7 +47,9 @@ def run_serve(args: argparse.Namespace) -> int:
 
     settings = settings_from_args(args)
     # Absolute, so /health and the logs say which store whatever directory clients run in.
-    settings = settings.replace(store=settings.store.absolute(), max_upload_mb=args.max_upload_mb or settings.max_upload_mb)
+    settings = settings.replace(store=settings.store.absolute())
+    if args.max_upload_mb is not None:
+        settings = settings.replace(max_upload_mb=args.max_upload_mb)
     token = args.token or settings.token
     if not is_local(args.host) and not token:
         raise UsageError(f"--host {args.host} accepts connections from other machines: give --token (or set UNDERTONE_TOKEN)")
