@@ -1,4 +1,4 @@
-"""``undertone search`` and ``undertone timeline``.
+"""``undertone search``, ``undertone analyze`` and ``undertone timeline``.
 
 ``undertone search --json`` is a stable contract for scripts: exactly one JSON object per query, one
 per line, in the order the queries appear on the command line (speech files, ``--text``, ``--emotion``,
@@ -64,6 +64,17 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     search.add_argument("--json", action="store_true", help="one JSON object per query per line")
     add_store_arguments(search)
     search.set_defaults(handler=run_search, queries=[])
+
+    analyze = subparsers.add_parser(
+        "analyze",
+        help="the emotion heard in speech clips (no catalog search)",
+        description="Print the emotions, valence and arousal the model hears in each speech clip.",
+    )
+    analyze.add_argument("speech", nargs="+", metavar="CLIP", help="speech audio file(s)")
+    analyze.add_argument("--transcript", help="what is said (blended with the voice); applies to every clip")
+    analyze.add_argument("--json", action="store_true", help="one JSON object per clip per line")
+    add_store_arguments(analyze)
+    analyze.set_defaults(handler=run_analyze)
 
     timeline = subparsers.add_parser(
         "timeline",
@@ -213,8 +224,8 @@ def _open_recommender(args: argparse.Namespace):
     return Client.discover(settings) or Recommender.open(settings=settings)
 
 
-def _report_failure(query: Query, error: BaseException, as_json: bool) -> None:
-    print(f"undertone search: {query.kind} query {query.value!r}: {error}", file=sys.stderr, flush=True)
+def _report_failure(query: Query, error: BaseException, as_json: bool, command: str = "search") -> None:
+    print(f"undertone {command}: {query.kind} query {query.value!r}: {error}", file=sys.stderr, flush=True)
     if as_json:
         print(json.dumps({"query": query.value, "kind": query.kind, "error": str(error), "reason": error_reason(error)}, ensure_ascii=False), flush=True)
 
@@ -245,6 +256,34 @@ def format_response(query: Query, response) -> str:
         lines.append(f"  {rank:>3}. {result.score:6.3f}  {describe_track(result)}{genre}  {result.path or ''}")
         lines.append(f"        {result.why}")
     return "\n".join(lines) + "\n"
+
+
+# -- analyze ------------------------------------------------------------------------------------------
+
+
+def run_analyze(args: argparse.Namespace) -> int:
+    """One line (or JSON object) per clip: what was heard; failures are reported like ``search``'s."""
+    from recommender.explain import describe_va
+
+    failures = 0
+    with _open_recommender(args) as recommender:
+        for clip in args.speech:
+            query = Query("speech", clip)
+            try:
+                analysis = recommender.analyze(clip, transcript=args.transcript)
+            except UndertoneError as error:
+                failures += 1
+                _report_failure(query, error, args.json, "analyze")
+                continue
+            record = {"query": clip, "emotion": dict(analysis.emotions), "valence": analysis.valence, "arousal": analysis.arousal,
+                      "duration": analysis.duration}
+            if args.json:
+                print(json.dumps(record, ensure_ascii=False, default=_json_default), flush=True)
+            else:
+                heard = ", ".join(f"{label} {p:.2f}" for label, p in list(analysis.emotions.items())[:3])
+                print(f"{clip}: {heard} | valence {analysis.valence:.2f}, arousal {analysis.arousal:.2f} "
+                      f"({describe_va(analysis.valence, analysis.arousal)}), {analysis.duration or 0:.1f} s", flush=True)
+    return 1 if failures else 0
 
 
 # -- timeline -----------------------------------------------------------------------------------------

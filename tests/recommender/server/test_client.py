@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import subprocess
 
 import httpx
@@ -126,3 +127,9 @@ def test_timeline_over_http_matches_in_process(server, recommender, tmp_path):
     )
     assert printed.returncode == 0, printed.stderr
     assert printed.stdout.strip() == local.to_text().strip()
+    analyzed = subprocess.run(
+        undertone("analyze", str(clip), "--store", str(server.store), "--json"),
+        capture_output=True, text=True, env=cli_environment(tmp_path), timeout=300,
+    )
+    assert analyzed.returncode == 0, analyzed.stderr
+    assert json.loads(analyzed.stdout)["valence"] == pytest.approx(recommender.analyze(clip).valence, abs=1e-5)

@@ -91,6 +91,13 @@ def test_restart_loses_nothing_and_commands_fall_back_in_process(serve, store_co
     listing = run_cli(tmp_path, "catalog", "--store", str(store_copy), "--json")
     assert listing.returncode == 0, listing.stderr
     assert json.loads(listing.stdout)["tracks"] == 2
+    jobs = run_cli(tmp_path, "catalog", "--store", str(store_copy), "--jobs", "--json")
+    assert [j["job_id"] for j in json.loads(jobs.stdout)] == [job["job_id"]]
+    status = run_cli(tmp_path, "catalog", "--store", str(store_copy), "--job", job["job_id"], "--json")
+    assert json.loads(status.stdout)["ingested"] == 2
+    verify = run_cli(tmp_path, "catalog", "--store", str(store_copy), "--verify", "--json")
+    # The session catalog's 8 tracks were written to the store directly, so SQL does not know them.
+    assert verify.returncode == 1 and len(json.loads(verify.stdout)["orphans"]) == 8
 
     # A server that dies without cleaning up leaves a record nobody follows.
     second.stop(signal.SIGKILL)
