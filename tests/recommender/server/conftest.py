@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import signal
 import subprocess
@@ -13,6 +14,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+import httpx
 import pytest
 
 from recommender.service import server_file
@@ -56,22 +58,43 @@ class Server:
 
 
 def start_server(store: Path, tmp_path: Path, *options: str) -> Server:
-    """``undertone serve --store STORE --port 0 OPTIONS``; returns once it recorded its URL in the store."""
+    """``undertone serve --store STORE --port 0 OPTIONS``; returns once it answers.
+
+    An embedded store's server is ready when it has recorded its URL in the store; with ``--qdrant-url``
+    there is no record, and the URL is read from the line the server prints when ready.
+    """
     record = server_file(Settings(store=store))
     record.unlink(missing_ok=True)
+    embedded = "--qdrant-url" not in options
     log = tmp_path / f"serve-{time.monotonic_ns()}.log"
     process = subprocess.Popen(
         undertone("serve", "--store", str(store), "--port", "0", *options),
         stdout=log.open("wb"), stderr=subprocess.STDOUT, env=cli_environment(tmp_path), cwd=tmp_path,
     )
     deadline = time.monotonic() + STARTUP_SECONDS
-    while not record.is_file():
+    while not (record.is_file() if embedded else _answers(_announced(log))):
         if process.poll() is not None or time.monotonic() > deadline:
             process.kill()
             raise AssertionError(f"undertone serve did not start:\n{log.read_text()}")
         time.sleep(0.2)
+    if not embedded:
+        return Server(process, store, str(_announced(log)), None, log)
     info = json.loads(record.read_text())
     return Server(process, store, info["url"], info["token"], log)
+
+
+def _announced(log: Path) -> str | None:
+    found = re.search(r" at (http://\S+) \(API docs", log.read_text())
+    return found.group(1) if found else None
+
+
+def _answers(url: str | None) -> bool:
+    if url is None:
+        return False
+    try:
+        return httpx.get(url + "/health", timeout=5).status_code == 200
+    except httpx.TransportError:
+        return False
 
 
 @pytest.fixture

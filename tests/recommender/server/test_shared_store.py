@@ -13,6 +13,7 @@ import streamlit as st
 from streamlit.testing.v1 import AppTest
 
 from recommender import Client
+from recommender.errors import UndertoneError
 from recommender.service import find_server, record_server, server_file
 from recommender.settings import Settings
 from tests.recommender.server.conftest import cli_environment, undertone
@@ -125,3 +126,19 @@ def test_discovery_prefers_the_configured_url(tmp_path):
         sleeper.kill()
         sleeper.wait()
     assert find_server(settings) is None  # its owner is gone
+
+
+@pytest.mark.services
+def test_server_mode_keeps_no_state_of_its_own(serve, pair, tmp_path, postgres_url):
+    """With a Qdrant URL and a database URL the server records nothing in a store: replicas can share the services."""
+    store = tmp_path / "unused-store"
+    server = serve(store, "--qdrant-url", ":memory:", "--database-url", postgres_url)
+    with Client(server.url) as client:
+        with pytest.raises(UndertoneError, match="no such file or folder"):
+            client.ingest(tmp_path / "nowhere")
+        job = client.wait_for_job(client.ingest(pair)["job_id"])
+        assert job["state"] == "done" and job["ingested"] == 2
+        assert len(client.search(emotion="calm", k=5).results) == 2
+        assert client.catalog()["tracks"] == 2
+    assert not server_file(Settings(store=store)).exists()
+    assert find_server(Settings(store=store, qdrant_url=":memory:")) is None
