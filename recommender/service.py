@@ -3,8 +3,9 @@
 An embedded store has one owning process (``vectors/owner.lock`` records its pid). When that owner is
 ``undertone serve``, it also writes ``vectors/server.json`` (``{"pid", "url", "token"}``, readable by
 the user only) next to the lock and removes it on a clean exit. Everyone else (the command line, the
-dashboard, scripts) reads it and talks to the server instead of failing on the lock. A record whose
-pid is no longer alive is left over from a crash and ignored.
+dashboard, scripts) reads it and talks to the server instead of failing on the lock. A record is only
+believed while its pid is alive and is the pid the lock file names: anything else is left over from a
+crash and ignored.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from recommender.settings import Settings
-from recommender.store.embedded import SERVER_FILE_NAME
+from recommender.store.embedded import LOCK_FILE_NAME, SERVER_FILE_NAME
 
 
 @dataclass(frozen=True)
@@ -63,9 +64,17 @@ def find_server(settings: Settings) -> ServerInfo | None:
     if settings.qdrant_url:
         return None
     info = _read(server_file(settings))
-    if info is None or info.pid is None or not _alive(info.pid):
+    if info is None or info.pid is None or not _alive(info.pid) or _lock_owner(settings) != info.pid:
         return None
     return ServerInfo(info.url, settings.token or info.token, info.pid)
+
+
+def _lock_owner(settings: Settings) -> int | None:
+    """The pid the store's lock file names (its last owner; a pid reused after a crash will not match a record)."""
+    try:
+        return int((settings.vectors_path / LOCK_FILE_NAME).read_text(encoding="ascii").strip())
+    except (OSError, ValueError):
+        return None
 
 
 def _read(path: Path) -> ServerInfo | None:

@@ -116,7 +116,9 @@ def test_discovery_prefers_the_configured_url(tmp_path):
         record_server(settings, "http://127.0.0.1:1", "t")
         path = server_file(settings)
         record = json.loads(path.read_text())
-        path.write_text(json.dumps({**record, "pid": sleeper.pid}))  # a live process owns the store
+        path.write_text(json.dumps({**record, "pid": sleeper.pid}))
+        assert find_server(settings) is None  # alive, but the lock names another owner
+        (settings.vectors_path / "owner.lock").write_text(f"{sleeper.pid}\n")  # a live process owns the store
         found = find_server(settings)
         assert found is not None and (found.url, found.token) == ("http://127.0.0.1:1", "t")
         explicit = find_server(settings.replace(url="http://elsewhere:8765/", token="x"))
