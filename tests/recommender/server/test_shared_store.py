@@ -6,6 +6,7 @@ import json
 import signal
 import subprocess
 import threading
+import time
 from pathlib import Path
 
 import pytest
@@ -67,6 +68,24 @@ def test_dashboard_cli_ingest_and_client_at_once(server, pair, speech_clips, tmp
         assert client.store.count() == 10
     # Nobody opened the store but the server: its log has no busy-store complaint and no traceback.
     assert "Traceback" not in server.log.read_text()
+
+
+def test_dashboard_catalog_page_ingests_through_the_server(server, pair, tmp_path, monkeypatch, release_dashboard):
+    monkeypatch.setenv("UNDERTONE_STORE", str(server.store))
+    monkeypatch.setenv("UNDERTONE_CONFIG", str(tmp_path / "no-config.toml"))
+    page = AppTest.from_file(str(APP), default_timeout=TIMEOUT).run()
+    page.switch_page("views/catalog.py").run()
+    page.text_input[0].input(str(pair))
+    page.button[0].click().run()
+    assert not page.exception and not page.error
+    deadline = time.monotonic() + TIMEOUT
+    while not page.success and time.monotonic() < deadline:
+        time.sleep(0.5)
+        page.run()
+    assert "2 ingested, 0 unchanged, 0 failed" in page.success[0].value
+    assert {m.label: m.value for m in page.metric}["Tracks"] == "10"  # read from the server's store
+    with Client(server.url) as client:
+        assert client.store.count() == 10 and client.jobs()[0]["source"] == str(pair)
 
 
 def test_restart_loses_nothing_and_commands_fall_back_in_process(serve, store_copy, pair, tmp_path):
