@@ -25,7 +25,7 @@ from recommender.errors import (
 from recommender.search import Result, SearchResponse
 from recommender.synth import synthesize_speech
 from recommender.timeline import TimelineConfig, build_timeline
-from tests.recommender.server.conftest import cli_environment, undertone
+from tests.recommender.server.serving import cli_environment, undertone
 
 
 def same_ranking(remote: SearchResponse, local: SearchResponse) -> None:

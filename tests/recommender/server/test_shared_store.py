@@ -17,7 +17,7 @@ from recommender import Client
 from recommender.errors import UndertoneError
 from recommender.service import find_server, record_server, server_file
 from recommender.settings import Settings
-from tests.recommender.server.conftest import cli_environment, undertone
+from tests.recommender.server.serving import cli_environment, undertone
 
 APP = Path(__file__).resolve().parents[3] / "dashboard" / "app.py"
 TIMEOUT = 300
