@@ -262,6 +262,17 @@ class JobStatus:
             "failures": [vars(failure) for failure in self.failures],
         }
 
+    @classmethod
+    def from_dict(cls, record: dict[str, Any]) -> JobStatus:
+        """The status back from its :meth:`to_dict` form (what the HTTP API sends)."""
+        return cls(
+            job_id=record["job_id"], source=record["source"], mode=record["mode"], state=record["state"], total=record["total"],
+            counts={status: int(record.get(status) or 0) for status in ITEM_STATUSES},
+            created_at=dt.datetime.fromisoformat(record["created_at"]),
+            finished_at=dt.datetime.fromisoformat(record["finished_at"]) if record.get("finished_at") else None,
+            error=record.get("error"), failures=[Failure(**failure) for failure in record.get("failures") or []],
+        )
+
 
 class Catalog:
     """Typed access to the catalog database; every method is one short transaction.
@@ -617,6 +628,25 @@ class Catalog:
             "failed": failed or 0,
             "jobs": jobs or 0,
         }
+
+    def overview(self, limit: int = 20) -> dict[str, Any]:
+        """``undertone catalog --json``: the :meth:`counts`, the first ``limit`` tracks and latest failures."""
+        listing = [
+            {
+                "id": track.id,
+                "path": track.path,
+                "duration": round(track.duration, 2),
+                "mood": track.mood,
+                "valence": round(track.valence, 3),
+                "arousal": round(track.arousal, 3),
+                "state": track.state,
+                "ingested_at": as_utc(track.ingested_at).isoformat(),
+                **{key: track.meta[key] for key in ("title", "artist") if key in track.meta},
+            }
+            for track in self.tracks(limit=limit)
+        ]
+        failures = [vars(failure) for failure in self.latest_failures(limit)]
+        return {**self.counts(), "listing": listing, "failures": failures}
 
     def latest_failures(self, limit: int = 50) -> list[Failure]:
         """Files whose most recent attempt failed, with why."""

@@ -56,6 +56,7 @@ from recommender.errors import AudioError, CorruptAudioError, StoreError, Unread
 from recommender.settings import Settings
 
 if TYPE_CHECKING:
+    from recommender.client import Client
     from recommender.model import EmotionModel
     from recommender.store import VectorStore
 
@@ -457,3 +458,16 @@ def run_ingest(
     finally:
         if own_catalog:
             catalog.close()
+
+
+def run_ingest_on_server(server: Client, source: str | os.PathLike, progress: Progress | None = None, *, poll: float = 0.5) -> JobSummary:
+    """Hand the job to the ``undertone serve`` that owns the store (it reads ``source`` itself) and follow it.
+
+    Raises:
+        UndertoneError: The server refused the job (missing source, another job running ...).
+    """
+    started = time.perf_counter()
+    first = server.ingest(source)
+    report = (lambda status: progress(JobStatus.from_dict(status))) if progress else None
+    final = server.wait_for_job(first["job_id"], progress=report, poll=poll)
+    return JobSummary.from_status(JobStatus.from_dict(final), time.perf_counter() - started)

@@ -18,10 +18,14 @@ that describes it (``ValueError``, ``FileNotFoundError`` ...) so plain ``except`
     ├── CorpusMissingError, ModelNotFoundError (FileNotFoundError)
     ├── ModelMismatchError (ValueError), EmptyCatalogError, UnknownTrackError (LookupError)
     ├── InvalidFilterError (ValueError)
+    ├── NotFoundError (LookupError)      a track or job id the catalog does not know
     ├── ServiceUnavailableError (ConnectionError)   the database, Redis or a Qdrant server cannot be reached
-    └── StoreError (RuntimeError)
-        ├── StoreBusyError, StoreCorruptError
-        └── DimensionMismatchError (also ValueError)
+    ├── StoreError (RuntimeError)
+    │   ├── StoreBusyError, StoreCorruptError
+    │   └── DimensionMismatchError (also ValueError)
+    └── ServiceError (ConnectionError)   the ``undertone serve`` API cannot be reached or refused the call
+        ├── AuthenticationError          a missing or wrong token
+        └── UploadTooLargeError          a request body over the server's upload limit
 
 Outer layers derive their own from these (``ingest.sources.SourceError``, ``ingest.pipeline.AnalysisError``).
 """
@@ -29,6 +33,7 @@ Outer layers derive their own from these (``ingest.sources.SourceError``, ``inge
 from __future__ import annotations
 
 import os
+import re
 
 
 def _describe(source: object) -> str:
@@ -37,6 +42,13 @@ def _describe(source: object) -> str:
     if isinstance(source, (bytes, bytearray)):
         return f"<{len(source)} bytes>"
     return getattr(source, "name", None) or "<audio buffer>"
+
+
+def error_reason(error: BaseException) -> str:
+    """The short machine-readable code of an error (``search --json`` and the HTTP API): an
+    ``AudioError``'s ``reason``, else the class name in snake case without ``Error``."""
+    reason = getattr(error, "reason", None)
+    return reason or re.sub(r"(?<!^)(?=[A-Z])", "_", type(error).__name__.removesuffix("Error")).lower() or "error"
 
 
 class UndertoneError(Exception):
@@ -157,3 +169,19 @@ class StoreCorruptError(StoreError):
 
 class DimensionMismatchError(StoreError, ValueError):
     """A vector's size differs from the collection's."""
+
+
+class NotFoundError(UndertoneError, LookupError):
+    """A track or ingestion job id that the catalog does not know."""
+
+
+class ServiceError(UndertoneError, ConnectionError):
+    """The ``undertone serve`` API cannot be reached, or answered with something other than a result."""
+
+
+class AuthenticationError(ServiceError):
+    """The server wants a token (``--token`` / ``UNDERTONE_TOKEN``) and got none or a wrong one."""
+
+
+class UploadTooLargeError(ServiceError):
+    """A request body larger than the server accepts (``Settings.max_upload_mb``)."""

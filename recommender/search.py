@@ -100,6 +100,16 @@ class Result:
         record["why"] = self.why
         return record
 
+    @classmethod
+    def from_dict(cls, record: dict[str, Any]) -> Result:
+        """The result back from its :meth:`to_dict` form (what the HTTP API sends)."""
+        payload = {key: value for key, value in record.items() if key not in ("track_id", "score", "parts", "why") and value is not None}
+        return cls(
+            track_id=record["track_id"], path=record.get("path"), score=float(record["score"]),
+            valence=record.get("valence"), arousal=record.get("arousal"), payload=payload,
+            parts=dict(record.get("parts") or {}), why=record.get("why", ""),
+        )
+
 
 @dataclass
 class SearchResponse:

@@ -27,7 +27,7 @@ from recommender.errors import ConfigError
 
 ENV_PREFIX = "UNDERTONE_"
 # Fields that may hold a password: also read from ``UNDERTONE_<FIELD>_FILE``, never sent to workers as is.
-SECRET_FIELDS = ("database_url", "database_password", "redis_url", "dashboard_token")
+SECRET_FIELDS = ("database_url", "database_password", "redis_url", "dashboard_token", "token")
 
 # The TOML file of the ``Settings.load`` call in progress (pydantic builds sources in a classmethod).
 _config_file: ContextVar[Path | None] = ContextVar("undertone_config_file", default=None)
@@ -64,6 +64,10 @@ class Settings(BaseSettings):
         library_roots: Folders the dashboard may ingest from and play (``UNDERTONE_LIBRARY_ROOTS``,
             separated by ``:``); none means the dashboard ingests nothing from the server's disk.
         dashboard_token: Password of the dashboard; required when it listens beyond localhost.
+        url: Base URL of an ``undertone serve`` API to use instead of opening the store in this process.
+        token: Bearer token of that API (required by a server bound beyond localhost; ``UNDERTONE_TOKEN_FILE``
+            reads it from a secret file).
+        max_upload_mb: Largest request body ``undertone serve`` accepts (speech uploads).
     """
 
     model_config = SettingsConfigDict(env_prefix=ENV_PREFIX, env_ignore_empty=True, extra="forbid", frozen=True)
@@ -84,6 +88,9 @@ class Settings(BaseSettings):
     database_password: SecretStr | None = None
     library_roots: Annotated[tuple[Path, ...], NoDecode] = ()
     dashboard_token: SecretStr | None = None
+    url: str | None = None
+    token: SecretStr | None = None
+    max_upload_mb: float = Field(default=200.0, gt=0)
 
     @field_validator("store", "data_dir", "lexicon", mode="after")
     @classmethod

@@ -30,7 +30,7 @@ from typing import Any
 import numpy as np
 
 from recommender.audio import audio_info, stream_audio
-from recommender.errors import AudioTooLongError, SilentAudioError
+from recommender.errors import AudioTooLongError, SilentAudioError, UsageError
 from recommender.explain import describe_va
 from recommender.model import Analysis
 from recommender.search import Recommender, Result
@@ -79,6 +79,38 @@ class TimelineConfig:
     snap_seconds: float = 10.0
     visual_weight: float = 0.0
     shots: ShotConfig = field(default_factory=ShotConfig)
+
+    @classmethod
+    def from_options(
+        cls,
+        segment_seconds: float = 10.0,
+        min_cue_seconds: float = 60.0,
+        smoothing_seconds: float = 20.0,
+        change_threshold: float = 0.15,
+        alternatives: int = 2,
+        snap_seconds: float = 10.0,
+        visual_weight: float = 0.0,
+    ) -> TimelineConfig:
+        """The config of ``undertone timeline``'s options (segment bounds and chunking follow ``segment_seconds``).
+
+        Raises:
+            UsageError: Values that cannot work together.
+        """
+        try:
+            return cls(
+                segment_seconds=segment_seconds,
+                min_segment_seconds=min(2.0, segment_seconds),
+                max_segment_seconds=2 * segment_seconds,
+                smoothing_seconds=smoothing_seconds,
+                change_threshold=change_threshold,
+                min_cue_seconds=min_cue_seconds,
+                chunk_seconds=max(300.0, 4 * segment_seconds),
+                alternatives=max(0, alternatives),
+                snap_seconds=max(0.0, snap_seconds),
+                visual_weight=visual_weight,
+            )
+        except ValueError as error:
+            raise UsageError(str(error)) from error
 
     def __post_init__(self) -> None:
         if not 0 < self.min_segment_seconds <= self.segment_seconds <= self.max_segment_seconds:
@@ -158,6 +190,26 @@ class Timeline:
             "cues": [cue.to_dict() for cue in self.cues],
             "segments": [segment.to_dict() for segment in self.segments],
         }
+
+    @classmethod
+    def from_dict(cls, record: dict[str, Any]) -> Timeline:
+        """The timeline back from its :meth:`to_dict` form (what the HTTP API sends; embeddings are not sent)."""
+        none = np.zeros(0, np.float32)
+        segments = [
+            Segment(s["start"], s["end"], none, s["valence"], s["arousal"], dict(s["emotions"]), s["smoothed_valence"], s["smoothed_arousal"])
+            for s in record["segments"]
+        ]
+        cues = [
+            Cue(
+                c["cue"], c["start"], c["end"], Analysis(none, c["valence"], c["arousal"], dict(c["emotion"]), visual=c.get("visual")),
+                [s for s in segments if c["start"] <= s.start < c["end"]],
+                Result.from_dict(c["track"]) if c["track"] else None,
+                [Result.from_dict(a) for a in c["alternatives"]], c["repeated"], c.get("on_cut", False),
+            )
+            for c in record["cues"]
+        ]
+        frame_rate = Fraction(record["frame_rate"]) if record.get("frame_rate") else None
+        return cls(record["source"], record["duration"], segments, cues, frame_rate, list(record.get("cuts", [])))
 
     def to_text(self) -> str:
         """The cue sheet as a table."""

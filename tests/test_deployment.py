@@ -40,13 +40,17 @@ def test_no_password_is_written_in_the_file() -> None:
     assert config["services"]["postgres"]["environment"]["POSTGRES_PASSWORD_FILE"] == "/run/secrets/postgres_password"
     assert config["services"]["worker"]["environment"]["UNDERTONE_DATABASE_PASSWORD_FILE"] == "/run/secrets/postgres_password"
     assert config["services"]["dashboard"]["environment"]["UNDERTONE_DASHBOARD_TOKEN_FILE"] == "/run/secrets/dashboard_token"
+    for name in ("api", "dashboard"):  # the API's bearer token, which the dashboard also presents
+        assert config["services"][name]["environment"]["UNDERTONE_TOKEN_FILE"] == "/run/secrets/api_token"
 
 
-def published(config: dict) -> list[str]:
-    return [f"{port.get('host_ip', '0.0.0.0')}:{port['published']}" if isinstance(port, dict) else port for port in config["services"]["dashboard"]["ports"]]
+def published(config: dict, service: str) -> list[str]:
+    ports = config["services"][service]["ports"]
+    return [f"{port.get('host_ip', '0.0.0.0')}:{port['published']}" if isinstance(port, dict) else port for port in ports]
 
 
-def test_the_dashboard_is_published_on_localhost_unless_the_operator_opts_in() -> None:
-    assert [port.split(":")[0] for port in published(rendered())] == ["127.0.0.1"]
-    assert [port.split(":")[0] for port in published(rendered(UNDERTONE_BIND="0.0.0.0"))] == ["0.0.0.0"]
-    assert all("ports" not in service for name, service in rendered()["services"].items() if name != "dashboard")
+def test_the_dashboard_and_api_are_published_on_localhost_unless_the_operator_opts_in() -> None:
+    for service in ("dashboard", "api"):
+        assert [port.split(":")[0] for port in published(rendered(), service)] == ["127.0.0.1"]
+        assert [port.split(":")[0] for port in published(rendered(UNDERTONE_BIND="0.0.0.0"), service)] == ["0.0.0.0"]
+    assert all("ports" not in service for name, service in rendered()["services"].items() if name not in ("dashboard", "api"))

@@ -13,7 +13,7 @@ from dashboard.guard import guard
 from dashboard.jobs import Job, ProgressFn
 from dashboard.text import plain
 from ingest.catalog import JobStatus
-from ingest.pipeline import JobSummary, run_ingest
+from ingest.pipeline import JobSummary
 from ingest.sources import DECODABLE_EXTENSIONS
 from recommender.emotion import BUILTIN_VA
 from recommender.errors import UsageError
@@ -45,8 +45,7 @@ def start_ingest(path: Path, title: str) -> None:
                 f"{counts.get('ingested', 0)} ingested · {counts.get('skipped', 0)} unchanged · {counts.get('failed', 0)} failed",
             )
 
-        # The search path's store and model: one owner for the store, one copy of the model in memory.
-        return run_ingest(path, settings, progress=report, store=recommender.store, model=recommender.model)
+        return resources.ingest(str(path), settings, report, recommender)
 
     board.start(title, work)
 

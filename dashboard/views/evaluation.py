@@ -75,7 +75,7 @@ def run(options: dict[str, Any]) -> Benchmark:
     """The dashboard's model and the chosen baselines (trained with the default training config) on the chosen data."""
     bar = st.progress(0.0, text="Starting…")
     (benchmark,) = run_benchmarks(
-        TrainConfig.from_file("default"), model=resources.recommender().model, data_dir=default_data_dir(), progress=False,
+        TrainConfig.from_file("default"), model=resources.emotion_model(), data_dir=default_data_dir(), progress=False,
         report=lambda fraction, message: bar.progress(fraction, text=message), **options,
     )
     bar.empty()

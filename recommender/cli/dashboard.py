@@ -20,8 +20,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser(
         "dashboard",
         help="open the web dashboard (search, timeline, shortlists, catalog, evaluation)",
-        description="Serve the Streamlit dashboard. It owns the store while it runs: stop other "
-        "processes using an embedded store first, and ingest from the Catalog page.",
+        description="Serve the Streamlit dashboard. When `undertone serve` owns the store (or UNDERTONE_URL is set) "
+        "it searches and ingests through that server, alongside the command line and scripts; otherwise it "
+        "owns an embedded store itself while it runs.",
     )
     add_store_arguments(parser)
     parser.add_argument("--port", type=int, default=8501, help="HTTP port (default: 8501)")

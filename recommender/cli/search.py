@@ -1,4 +1,4 @@
-"""``undertone search`` and ``undertone timeline``.
+"""``undertone search``, ``undertone analyze`` and ``undertone timeline``.
 
 Speech queries may be audio files or videos (their sound track). ``undertone timeline`` on a video
 starts cues on its shot boundaries and ``--export`` writes the cue sheet as CSV, JSON or a CMX3600 EDL
@@ -36,7 +36,7 @@ from typing import Any
 
 from recommender.cli.options import add_store_arguments, settings_from_args
 from recommender.cli.progress import ProgressBar
-from recommender.errors import UndertoneError, UsageError
+from recommender.errors import UndertoneError, UsageError, error_reason
 
 _WHERE = re.compile(r"^\s*([A-Za-z_][\w.\-]*)\s*(<=|>=|==|<|>|=)\s*(.*?)\s*$")
 _RANGE_OPERATORS = {"<=": "lte", ">=": "gte", "<": "lt", ">": "gt"}
@@ -87,6 +87,17 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     search.add_argument("--shortlist", metavar="NAME", help="also save every result into this shortlist (see undertone shortlist)")
     add_store_arguments(search)
     search.set_defaults(handler=run_search, queries=[])
+
+    analyze = subparsers.add_parser(
+        "analyze",
+        help="the emotion heard in speech clips (no catalog search)",
+        description="Print the emotions, valence and arousal the model hears in each speech clip.",
+    )
+    analyze.add_argument("speech", nargs="+", metavar="CLIP", help="speech audio file(s)")
+    analyze.add_argument("--transcript", help="what is said (blended with the voice); applies to every clip")
+    analyze.add_argument("--json", action="store_true", help="one JSON object per clip per line")
+    add_store_arguments(analyze)
+    analyze.set_defaults(handler=run_analyze)
 
     timeline = subparsers.add_parser(
         "timeline",
@@ -359,19 +370,18 @@ def merge_like_queries(queries: Sequence[Query]) -> list[Query]:
 
 
 def _open_recommender(args: argparse.Namespace):
+    """The ``undertone serve`` owning the store (or at ``UNDERTONE_URL``) when one runs, else the store opened here."""
+    from recommender.client import Client
     from recommender.search import Recommender
 
-    return Recommender.open(settings=settings_from_args(args))
+    settings = settings_from_args(args)
+    return Client.discover(settings) or Recommender.open(settings=settings)
 
 
-def _reason(error: BaseException) -> str:
-    return getattr(error, "reason", None) or re.sub(r"(?<!^)(?=[A-Z])", "_", type(error).__name__.removesuffix("Error")).lower() or "error"
-
-
-def _report_failure(query: Query, error: BaseException, as_json: bool) -> None:
-    print(f"undertone search: {query.kind} query {query.value!r}: {error}", file=sys.stderr, flush=True)
+def _report_failure(query: Query, error: BaseException, as_json: bool, command: str = "search") -> None:
+    print(f"undertone {command}: {query.kind} query {query.value!r}: {error}", file=sys.stderr, flush=True)
     if as_json:
-        print(json.dumps({"query": query.value, "kind": query.kind, "error": str(error), "reason": _reason(error)}, ensure_ascii=False), flush=True)
+        print(json.dumps({"query": query.value, "kind": query.kind, "error": str(error), "reason": error_reason(error)}, ensure_ascii=False), flush=True)
 
 
 def _json_default(value: Any) -> Any:
@@ -402,39 +412,61 @@ def format_response(query: Query, response) -> str:
     return "\n".join(lines) + "\n"
 
 
+# -- analyze ------------------------------------------------------------------------------------------
+
+
+def run_analyze(args: argparse.Namespace) -> int:
+    """One line (or JSON object) per clip: what was heard; failures are reported like ``search``'s."""
+    from recommender.explain import describe_va
+
+    failures = 0
+    with _open_recommender(args) as recommender:
+        for clip in args.speech:
+            query = Query("speech", clip)
+            try:
+                analysis = recommender.analyze(clip, transcript=args.transcript)
+            except UndertoneError as error:
+                failures += 1
+                _report_failure(query, error, args.json, "analyze")
+                continue
+            record = {"query": clip, "emotion": dict(analysis.emotions), "valence": analysis.valence, "arousal": analysis.arousal,
+                      "duration": analysis.duration}
+            if args.json:
+                print(json.dumps(record, ensure_ascii=False, default=_json_default), flush=True)
+            else:
+                heard = ", ".join(f"{label} {p:.2f}" for label, p in list(analysis.emotions.items())[:3])
+                print(f"{clip}: {heard} | valence {analysis.valence:.2f}, arousal {analysis.arousal:.2f} "
+                      f"({describe_va(analysis.valence, analysis.arousal)}), {analysis.duration or 0:.1f} s", flush=True)
+    return 1 if failures else 0
+
+
 # -- timeline -----------------------------------------------------------------------------------------
 
 
 def run_timeline(args: argparse.Namespace) -> int:
+    from recommender.client import Client
     from recommender.cuesheet import CUE_SHEET_FORMATS, Timecode, write_cue_sheet
     from recommender.timeline import TimelineConfig, build_timeline
 
     for path in args.export:
         if not path.lower().endswith(CUE_SHEET_FORMATS):
             raise UsageError(f"--export {path}: cue sheets are written as {', '.join(CUE_SHEET_FORMATS)} (by the file's suffix)")
-
-    try:
-        config = TimelineConfig(
-            segment_seconds=args.segment_seconds,
-            min_segment_seconds=min(2.0, args.segment_seconds),
-            max_segment_seconds=2 * args.segment_seconds,
-            smoothing_seconds=args.smoothing_seconds,
-            change_threshold=args.change_threshold,
-            min_cue_seconds=args.min_cue_seconds,
-            chunk_seconds=max(300.0, 4 * args.segment_seconds),
-            alternatives=max(0, args.alternatives),
-            snap_seconds=max(0.0, args.snap_seconds),
-            visual_weight=args.visual_weight,
-        )
-    except ValueError as error:
-        raise UsageError(str(error)) from error
+    options = dict(
+        segment_seconds=args.segment_seconds, min_cue_seconds=args.min_cue_seconds, smoothing_seconds=args.smoothing_seconds,
+        change_threshold=args.change_threshold, alternatives=args.alternatives, snap_seconds=args.snap_seconds,
+        visual_weight=args.visual_weight,
+    )
+    config = TimelineConfig.from_options(**options)
     where = checked_where(args.where) or None
     recommender = _open_recommender(args)
     with recommender:
-        with ProgressBar("analyse", unit="s", disable=args.json) as bar:
-            timeline = build_timeline(
-                recommender, args.source, config, where=where, rerank=args.rerank, per_artist=args.per_artist, progress=bar.update
-            )
+        if isinstance(recommender, Client):
+            timeline = recommender.timeline(args.source, where=where, rerank=args.rerank, per_artist=args.per_artist, **options)
+        else:
+            with ProgressBar("analyse", unit="s", disable=args.json) as bar:
+                timeline = build_timeline(
+                    recommender, args.source, config, where=where, rerank=args.rerank, per_artist=args.per_artist, progress=bar.update
+                )
     timecode = Timecode(args.fps or timeline.frame_rate or 25)
     for path in args.export:
         written = write_cue_sheet(timeline, path, timecode)

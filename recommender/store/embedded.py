@@ -17,6 +17,7 @@ from recommender.store.base import PAYLOAD_INDEXES, Hit, TrackPoint, VectorStore
 from recommender.store.conversions import as_vector, canonical_id, jsonable, to_edge_filter, to_track_point
 
 LOCK_FILE_NAME = "owner.lock"
+SERVER_FILE_NAME = "server.json"  # written by `undertone serve` while it owns the store (recommender.service)
 _EDGE_INDEX_TYPES = {"keyword": "Keyword", "float": "Float", "integer": "Integer"}
 
 
@@ -41,6 +42,12 @@ class StoreLock:
             handle.seek(0)
             owner = handle.read().strip() or "unknown"
             handle.close()
+            served = _served_at(self.directory, owner)
+            if served:
+                raise StoreBusyError(
+                    f"store {self.directory} is served by `undertone serve` at {served} (process {owner}): use "
+                    f"recommender.Client({served!r}); the undertone commands and the dashboard use it by themselves"
+                ) from None
             this = " (this process: close the other VectorStore first)" if owner == str(os.getpid()) else ""
             raise StoreBusyError(
                 f"store {self.directory} is in use by process {owner}{this}. An embedded store has one owner at a "
@@ -58,6 +65,15 @@ class StoreLock:
             fcntl.flock(self._handle, fcntl.LOCK_UN)
             self._handle.close()
             self._handle = None
+
+
+def _served_at(directory: Path, owner: str) -> str | None:
+    """The URL ``undertone serve`` recorded beside the lock, if the lock's owner is that server."""
+    try:
+        record = json.loads((directory / SERVER_FILE_NAME).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    return str(record.get("url")) if isinstance(record, dict) and str(record.get("pid")) == owner and record.get("url") else None
 
 
 class EdgeVectorStore(VectorStore):

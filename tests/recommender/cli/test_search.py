@@ -179,3 +179,14 @@ def test_installed_command_runs_end_to_end(catalog, speech_clips):
     assert result.returncode == 0, result.stderr
     records = [json.loads(line) for line in result.stdout.strip().splitlines()]
     assert [r["kind"] for r in records] == ["speech", "emotion"] and all(len(r["results"]) == 2 for r in records)
+
+
+def test_analyze_prints_what_was_heard_and_reports_bad_clips(catalog, speech_clips, not_audio, counted_loads, capsys):
+    code, out, err = run(["analyze", str(speech_clips["sad"]), str(not_audio), "--store", str(catalog["store"]), "--json"], capsys)
+    assert code == 1
+    heard, failed = (json.loads(line) for line in out.strip().splitlines())
+    assert heard["query"] == str(speech_clips["sad"]) and heard["duration"] == pytest.approx(3.0, abs=0.1)
+    assert sum(heard["emotion"].values()) == pytest.approx(1.0, abs=1e-4) and 0 <= heard["valence"] <= 1
+    assert failed["reason"] == "corrupt" and "undertone analyze" in err
+    code, out, _ = run(["analyze", str(speech_clips["happy"]), "--store", str(catalog["store"])], capsys)
+    assert code == 0 and "valence" in out and out.startswith(str(speech_clips["happy"]))
