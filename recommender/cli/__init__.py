@@ -14,11 +14,11 @@ import os
 import sys
 from collections.abc import Sequence
 
-from recommender.cli import dashboard, demo, ingest, model, search, serve, shortlist, worker
+from recommender.cli import dashboard, demo, ingest, model, search, serve, shortlist, timeline, worker
 from recommender.errors import UndertoneError
 from recommender.settings import without_secrets
 
-COMMANDS = (dashboard, demo, ingest, model, search, serve, shortlist, worker)
+COMMANDS = (dashboard, demo, ingest, model, search, serve, shortlist, timeline, worker)
 
 
 def build_parser() -> argparse.ArgumentParser:

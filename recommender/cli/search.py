@@ -1,8 +1,6 @@
-"""``undertone search``, ``undertone analyze`` and ``undertone timeline``.
+"""``undertone search`` and ``undertone analyze``.
 
-Speech queries may be audio files or videos (their sound track). ``undertone timeline`` on a video
-starts cues on its shot boundaries and ``--export`` writes the cue sheet as CSV, JSON or a CMX3600 EDL
-(by suffix) with timecodes at the video's frame rate (``--fps`` for audio, default 25).
+Speech queries may be audio files or videos (their sound track).
 
 ``undertone search --json`` is a stable contract for scripts: exactly one JSON object per query, one
 per line, in the order the queries appear on the command line (speech files, ``--text``, ``--emotion``,
@@ -31,11 +29,17 @@ import re
 import sys
 from collections.abc import Sequence
 from dataclasses import dataclass
-from fractions import Fraction
 from typing import Any
 
-from recommender.cli.options import add_store_arguments, settings_from_args
-from recommender.cli.progress import ProgressBar
+from recommender.cli.options import (
+    add_ranking_arguments,
+    add_store_arguments,
+    json_default,
+    open_recommender,
+    positive_int,
+    settings_from_args,
+    unit_float,
+)
 from recommender.errors import UndertoneError, UsageError, error_reason
 
 _WHERE = re.compile(r"^\s*([A-Za-z_][\w.\-]*)\s*(<=|>=|==|<|>|=)\s*(.*?)\s*$")
@@ -77,11 +81,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help="more like this: a catalog track id or a music file (repeatable; all --like examples form one query)",
     )
     search.add_argument("--unlike", action="append", default=[], metavar="TRACK_ID_OR_FILE", help="... and not like this (with --like; repeatable)")
-    _add_ranking_arguments(search)
-    search.add_argument("-k", type=_result_count, default=10, help=f"results per query (default 10, at most {MAX_RESULTS})")
+    add_ranking_arguments(search)
+    search.add_argument("-k", type=result_count, default=10, help=f"results per query (default 10, at most {MAX_RESULTS})")
     search.add_argument("--json", action="store_true", help="one JSON object per query per line")
     search.add_argument(
-        "--visual-weight", type=_unit_float, metavar="W",
+        "--visual-weight", type=unit_float, metavar="W",
         help="video queries: also watch the picture (motion, cuts, brightness, colour) and fuse its emotion at weight W (0-1; 0 shows it only)",
     )
     search.add_argument("--shortlist", metavar="NAME", help="also save every result into this shortlist (see undertone shortlist)")
@@ -99,80 +103,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     add_store_arguments(analyze)
     analyze.set_defaults(handler=run_analyze)
 
-    timeline = subparsers.add_parser(
-        "timeline",
-        help="emotion over time of long speech or a video and a music cue sheet for it",
-        description="Cut long speech (audiobook chapter, podcast, a video's sound track) at pauses, follow its emotion, "
-        "group stable passages into cues (starting on the video's cuts) and propose a track for each, without repeats.",
-    )
-    timeline.add_argument("source", metavar="LONG_SPEECH", help="speech recording or video (any length)")
-    timeline.add_argument("--segment-seconds", type=_positive_float, default=10.0, help="target analysis segment length (default 10)")
-    timeline.add_argument("--min-cue-seconds", type=_positive_float, default=60.0, help="shortest cue (default 60)")
-    timeline.add_argument("--smoothing-seconds", type=float, default=20.0, help="emotion smoothing over time (default 20)")
-    timeline.add_argument("--change-threshold", type=_positive_float, default=0.15, help="VA change that opens a new cue (default 0.15)")
-    timeline.add_argument("--alternatives", type=int, default=2, help="runner-up tracks per cue (default 2)")
-    timeline.add_argument(
-        "--visual-weight", type=_unit_float, default=0.0, metavar="W", help="weight of the picture's emotion in each cue of a video (default 0: audio only)"
-    )
-    timeline.add_argument("--snap-seconds", type=float, default=10.0, help="how far a cue may move to start on a video cut (default 10)")
-    timeline.add_argument(
-        "--export", action="append", default=[], metavar="FILE", help="write the cue sheet: .csv, .json or .edl (CMX3600), repeatable"
-    )
-    timeline.add_argument("--fps", type=_frame_rate, metavar="RATE", help="timecode frame rate: 25, 24000/1001 ... (default: the video's, else 25)")
-    _add_ranking_arguments(timeline)
-    timeline.add_argument("--json", action="store_true", help="the timeline and cue sheet as one JSON object")
-    add_store_arguments(timeline)
-    timeline.set_defaults(handler=run_timeline)
 
-
-def _add_ranking_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument(
-        "--where", action="append", default=[], metavar="FILTER",
-        help="payload filter, repeatable: genre=rock, genre=rock,pop (any of), duration<=300, year>=2000",
-    )
-    parser.add_argument("--rerank", type=float, metavar="ALPHA", help="weight of valence-arousal similarity in the score (0-1)")
-    parser.add_argument("--per-artist", type=_positive_int, metavar="N", help="at most N tracks per artist")
-
-
-def _positive_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
-    return value
-
-
-def _result_count(text: str) -> int:
-    value = _positive_int(text)
+def result_count(text: str) -> int:
+    value = positive_int(text)
     if value > MAX_RESULTS:
         raise argparse.ArgumentTypeError(f"at most {MAX_RESULTS} results per query, got {value}")
     return value
-
-
-def _unit_float(text: str) -> float:
-    value = float(text)
-    if not 0.0 <= value <= 1.0:
-        raise argparse.ArgumentTypeError(f"must be within [0, 1], got {text}")
-    return value
-
-
-def _positive_float(text: str) -> float:
-    value = float(text)
-    if not value > 0:
-        raise argparse.ArgumentTypeError(f"must be positive, got {text}")
-    return value
-
-
-def _frame_rate(text: str) -> Fraction:
-    try:
-        rate = Fraction(text)
-    except (ValueError, ZeroDivisionError):
-        raise argparse.ArgumentTypeError(f"expected a frame rate like 25, 29.97 or 30000/1001, got {text!r}") from None
-    if rate <= 0:
-        raise argparse.ArgumentTypeError(f"must be positive, got {text}")
-    return rate
 
 
 def parse_where_arguments(items: Sequence[str]) -> dict[str, Any]:
@@ -307,7 +243,7 @@ def run_search(args: argparse.Namespace) -> int:
         raise UsageError("nothing to search for: give speech files and/or --text, --emotion, --va, --like")
     where = checked_where(args.where)
     try:
-        recommender = _open_recommender(args)
+        recommender = open_recommender(args)
     except UndertoneError as error:
         # Every query still gets its line, so scripts can rely on one object per query.
         for query in queries:
@@ -329,7 +265,7 @@ def run_search(args: argparse.Namespace) -> int:
                 if query.kind == "like":
                     record["unlike"] = list(args.unlike)
                 record.update((key, value) for key, value in response.to_dict().items() if key != "query")
-                print(json.dumps(record, ensure_ascii=False, default=_json_default), flush=True)
+                print(json.dumps(record, ensure_ascii=False, default=json_default), flush=True)
             else:
                 print(format_response(query, response), flush=True)
     return 1 if failures else 0
@@ -369,27 +305,10 @@ def merge_like_queries(queries: Sequence[Query]) -> list[Query]:
     return merged
 
 
-def _open_recommender(args: argparse.Namespace):
-    """The ``undertone serve`` owning the store (or at ``UNDERTONE_URL``) when one runs, else the store opened here."""
-    from recommender.client import Client
-    from recommender.search import Recommender
-
-    settings = settings_from_args(args)
-    return Client.discover(settings) or Recommender.open(settings=settings)
-
-
 def _report_failure(query: Query, error: BaseException, as_json: bool, command: str = "search") -> None:
     print(f"undertone {command}: {query.kind} query {query.value!r}: {error}", file=sys.stderr, flush=True)
     if as_json:
         print(json.dumps({"query": query.value, "kind": query.kind, "error": str(error), "reason": error_reason(error)}, ensure_ascii=False), flush=True)
-
-
-def _json_default(value: Any) -> Any:
-    if hasattr(value, "item"):
-        return value.item()
-    if hasattr(value, "tolist"):
-        return value.tolist()
-    return str(value)
 
 
 def format_response(query: Query, response) -> str:
@@ -420,7 +339,7 @@ def run_analyze(args: argparse.Namespace) -> int:
     from recommender.explain import describe_va
 
     failures = 0
-    with _open_recommender(args) as recommender:
+    with open_recommender(args) as recommender:
         for clip in args.speech:
             query = Query("speech", clip)
             try:
@@ -432,47 +351,9 @@ def run_analyze(args: argparse.Namespace) -> int:
             record = {"query": clip, "emotion": dict(analysis.emotions), "valence": analysis.valence, "arousal": analysis.arousal,
                       "duration": analysis.duration}
             if args.json:
-                print(json.dumps(record, ensure_ascii=False, default=_json_default), flush=True)
+                print(json.dumps(record, ensure_ascii=False, default=json_default), flush=True)
             else:
                 heard = ", ".join(f"{label} {p:.2f}" for label, p in list(analysis.emotions.items())[:3])
                 print(f"{clip}: {heard} | valence {analysis.valence:.2f}, arousal {analysis.arousal:.2f} "
                       f"({describe_va(analysis.valence, analysis.arousal)}), {analysis.duration or 0:.1f} s", flush=True)
     return 1 if failures else 0
-
-
-# -- timeline -----------------------------------------------------------------------------------------
-
-
-def run_timeline(args: argparse.Namespace) -> int:
-    from recommender.client import Client
-    from recommender.cuesheet import CUE_SHEET_FORMATS, Timecode, write_cue_sheet
-    from recommender.timeline import TimelineConfig, build_timeline
-
-    for path in args.export:
-        if not path.lower().endswith(CUE_SHEET_FORMATS):
-            raise UsageError(f"--export {path}: cue sheets are written as {', '.join(CUE_SHEET_FORMATS)} (by the file's suffix)")
-    options = dict(
-        segment_seconds=args.segment_seconds, min_cue_seconds=args.min_cue_seconds, smoothing_seconds=args.smoothing_seconds,
-        change_threshold=args.change_threshold, alternatives=args.alternatives, snap_seconds=args.snap_seconds,
-        visual_weight=args.visual_weight,
-    )
-    config = TimelineConfig.from_options(**options)
-    where = checked_where(args.where) or None
-    recommender = _open_recommender(args)
-    with recommender:
-        if isinstance(recommender, Client):
-            timeline = recommender.timeline(args.source, where=where, rerank=args.rerank, per_artist=args.per_artist, **options)
-        else:
-            with ProgressBar("analyse", unit="s", disable=args.json) as bar:
-                timeline = build_timeline(
-                    recommender, args.source, config, where=where, rerank=args.rerank, per_artist=args.per_artist, progress=bar.update
-                )
-    timecode = Timecode(args.fps or timeline.frame_rate or 25)
-    for path in args.export:
-        written = write_cue_sheet(timeline, path, timecode)
-        print(f"cue sheet written: {written} ({timecode.rate} fps{', drop-frame' if timecode.drop_frame else ''})", file=sys.stderr)
-    if args.json:
-        print(json.dumps(timeline.to_dict(), ensure_ascii=False, default=_json_default))
-    else:
-        print(timeline.to_text())
-    return 0
