@@ -12,8 +12,9 @@ Everything runs in torch (no librosa) on a 16 kHz mono waveform:
   log-mel with its utterance mean removed) so a model trained on a handful of actors transfers.
   :meth:`SpeechFeatureExtractor.statistics` summarises descriptors over the utterance.
 
-One module (past 450 lines) on purpose: the shipped weights are tied to exactly this front end, and
-the trimmer and extractor share its frame grid and config; :class:`FeatureConfig` is the contract.
+One module (past 450 lines) on purpose: the shipped speech weights are tied to exactly this front end
+(trimming with :class:`TrimConfig`, then the descriptors of :class:`FeatureConfig`), and keeping it in
+one place keeps what the weights were trained on readable in one file.
 """
 
 from __future__ import annotations
