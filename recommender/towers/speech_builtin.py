@@ -50,6 +50,8 @@ class SpeechNetConfig:
         embedding_dim: Width of the penultimate layer (the tower's embedding).
         num_classes: Emotion classes.
         dropout: Dropout before the embedding and the classifier.
+        average_branches: With both branches, give each its own embedding and classifier and average
+            them (an ensemble trained jointly) instead of one classifier on the concatenation.
     """
 
     sequence_channels: list[str] = field(default_factory=list)
@@ -60,6 +62,7 @@ class SpeechNetConfig:
     embedding_dim: int = 128
     num_classes: int = 8
     dropout: float = 0.3
+    average_branches: bool = False
 
 
 class AttentiveStatsPooling(nn.Module):
@@ -107,8 +110,21 @@ class SpeechEmotionNet(nn.Module):
             fused += cfg.stats_hidden
         if not fused:
             raise ValueError("SpeechNetConfig needs sequence_channels, stats_dim or both")
-        self.embedding = nn.Sequential(nn.Dropout(cfg.dropout), nn.Linear(fused, cfg.embedding_dim), nn.BatchNorm1d(cfg.embedding_dim))
-        self.classifier = nn.Sequential(nn.ReLU(), nn.Dropout(cfg.dropout), nn.Linear(cfg.embedding_dim, cfg.num_classes))
+        if cfg.average_branches and not (cfg.sequence_channels and cfg.stats_dim):
+            raise ValueError("average_branches needs both sequence_channels and stats_dim")
+        if cfg.average_branches:
+            fused = 2 * cfg.conv_channels
+            self.stats_embedding = self._embedding(cfg.stats_hidden)
+            self.stats_classifier = self._classifier()
+        self.embedding = self._embedding(fused)
+        self.classifier = self._classifier()
+
+    def _embedding(self, width: int) -> nn.Module:
+        return nn.Sequential(nn.Dropout(self.config.dropout), nn.Linear(width, self.config.embedding_dim), nn.BatchNorm1d(self.config.embedding_dim))
+
+    def _classifier(self) -> nn.Module:
+        cfg = self.config
+        return nn.Sequential(nn.ReLU(), nn.Dropout(cfg.dropout), nn.Linear(cfg.embedding_dim, cfg.num_classes))
 
     def forward(
         self, frames: torch.Tensor | None, mask: torch.Tensor | None, stats: torch.Tensor | None
@@ -120,6 +136,10 @@ class SpeechEmotionNet(nn.Module):
             parts.append(self.pooling(hidden, mask))
         if self.config.stats_dim:
             parts.append(self.stats_mlp(stats))
+        if self.config.average_branches:
+            frame_embedding, stats_embedding = self.embedding(parts[0]), self.stats_embedding(parts[1])
+            logits = (self.classifier(frame_embedding) + self.stats_classifier(stats_embedding)) / 2
+            return (frame_embedding + stats_embedding) / 2, logits
         embedding = self.embedding(torch.cat(parts, dim=1))
         return embedding, self.classifier(embedding)
 
