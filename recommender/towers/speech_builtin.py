@@ -1,10 +1,11 @@
-"""The builtin speech tower: an emotion encoder trained here on RAVDESS, weights shipped in the package.
+"""The builtin speech tower: an emotion encoder trained here on RAVDESS + nEMO, weights shipped in the package.
 
 Pipeline: Silero VAD trims leading/trailing silence -> :class:`SpeechFeatureExtractor` frame descriptors
-and utterance statistics -> :class:`SpeechEmotionNet` -> an 8-way RAVDESS emotion classifier. The net
-is an MLP on utterance statistics, optionally fused with a dilated 1-D CNN over the frames with
-attentive statistics pooling; ``scripts/train_speech_tower.py`` picks between them by leave-actors-out
-cross-validation and reproduces the shipped weights (``speech_builtin.json`` records which won).
+and utterance statistics -> :class:`SpeechEmotionNet` -> an 8-way RAVDESS emotion classifier (nEMO's
+Polish labels are trained as their RAVDESS words). The net is an MLP on utterance statistics,
+optionally fused with (or averaged with) a dilated 1-D CNN over the frames with attentive statistics
+pooling; ``scripts/train_speech_tower.py`` picks between them by leave-actors-out cross-validation and
+reproduces the shipped weights (``speech_builtin.json`` records which won, CV and dev metrics).
 The tower's embedding is the penultimate layer (before its ReLU); ``emotion_probabilities`` is the
 classifier's softmax.
 """
@@ -226,7 +227,7 @@ def pad_sequences(sequences: Sequence[torch.Tensor]) -> tuple[torch.Tensor, torc
 
 @register_tower("speech", "builtin", BuiltinSpeechConfig)
 class BuiltinSpeechTower(Tower[np.ndarray]):
-    """Speech emotion encoder trained on RAVDESS actors 01-08 (see ``speech_builtin.json`` for metrics)."""
+    """Speech emotion encoder trained on RAVDESS + nEMO, dev speakers held out (see ``speech_builtin.json``)."""
 
     sample_rate = SAMPLE_RATE
 
