@@ -122,3 +122,12 @@ def test_averaged_branches_average_their_logits_and_embeddings():
     torch.testing.assert_close(logits, (net.classifier(frame_embedding) + net.stats_classifier(stats_embedding)) / 2)
     with pytest.raises(ValueError, match="average_branches"):
         SpeechEmotionNet(SpeechNetConfig(stats_dim=5, average_branches=True))
+
+
+def test_corpus_balanced_weights_give_every_corpus_and_class_the_same_mass(scripts):
+    _, train = scripts
+    corpora = np.array(["ravdess"] * 6 + ["nemo"] * 3)
+    labels = np.array([0, 0, 0, 0, 3, 3, 0, 3, 3])
+    weights = train.stratum_weights(labels, corpora)
+    cells = {(c, k): weights[(corpora == c) & (labels == k)].sum() for c, k in zip(corpora, labels)}
+    assert len(cells) == 4 and np.allclose(list(cells.values()), 1.0)
