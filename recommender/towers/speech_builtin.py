@@ -1,4 +1,4 @@
-"""The builtin speech tower: an emotion encoder trained here on RAVDESS + nEMO, weights shipped in the package.
+"""The builtin speech tower: an emotion encoder trained here on RAVDESS (nEMO optional), weights shipped in the package.
 
 Pipeline: Silero VAD trims leading/trailing silence -> :class:`SpeechFeatureExtractor` frame descriptors
 and utterance statistics -> :class:`SpeechEmotionNet` -> an 8-way RAVDESS emotion classifier (nEMO's
@@ -227,7 +227,7 @@ def pad_sequences(sequences: Sequence[torch.Tensor]) -> tuple[torch.Tensor, torc
 
 @register_tower("speech", "builtin", BuiltinSpeechConfig)
 class BuiltinSpeechTower(Tower[np.ndarray]):
-    """Speech emotion encoder trained on RAVDESS + nEMO, dev speakers held out (see ``speech_builtin.json``)."""
+    """Speech emotion encoder; ``speech_builtin.json`` records its training corpora, CV and dev metrics."""
 
     sample_rate = SAMPLE_RATE
 
