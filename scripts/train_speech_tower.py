@@ -3,8 +3,11 @@
 Reproduce the shipped weights (features are cached under ~/.cache/undertone/speech_features, and so
 are the cross-validation results, so candidates can be cross-validated in separate runs):
 
-    .venv/bin/python scripts/train_speech_tower.py --data-dir ../shared/data --cv-only --candidates stats-mlp
-    .venv/bin/python scripts/train_speech_tower.py --data-dir ../shared/data --candidates stats-mlp cnn|stats-average
+    .venv/bin/python scripts/train_speech_tower.py --cv-only --candidates stats-mlp 'cnn|stats-average' stats-mlp-balanced
+    .venv/bin/python scripts/train_speech_tower.py --ravdess-only --candidates stats-mlp 'cnn|stats-average' stats-mlp-balanced
+
+(the shipped weights: no joint RAVDESS+nEMO candidate beat the old recipe's RAVDESS CV, so ``--ravdess-only``
+ships the old recipe trained on the 16 RAVDESS train actors; ``speech_builtin.json`` records the exact command.)
 
 What it does:
 1. Every RAVDESS and nEMO clip goes through the tower's own front end (Silero VAD trim + descriptors),
@@ -28,6 +31,8 @@ import hashlib
 import inspect
 import json
 import math
+import shlex
+import sys
 import time
 from collections.abc import Callable
 from concurrent.futures import ProcessPoolExecutor
@@ -469,7 +474,7 @@ def main(argv: list[str] | None = None) -> int:
             "augmentation": dataclasses.asdict(augment_cfg),
             "train_config": dataclasses.asdict(final.train),
             "seed": args.seed,
-            "command": "python scripts/train_speech_tower.py --data-dir ../shared/data",
+            "command": shlex.join(["python", "scripts/train_speech_tower.py", *(sys.argv[1:] if argv is None else argv)]),
         },
         "metrics": metrics,
     }
