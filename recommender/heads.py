@@ -16,6 +16,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+MUSIC_VA_HEADS = ("affine", "ridge", "mlp")
+
 
 @dataclass
 class HeadConfig:
@@ -25,9 +27,11 @@ class HeadConfig:
         joint_dim: Dimension of the joint emotion space.
         hidden_dim: Width of every head's hidden layer.
         dropout: Dropout after the hidden layer.
-        music_va: ``ridge`` (the shipped config): a linear map of standardised features fitted in closed form with
-            cross-validated regularisation (few labelled tracks: an MLP overfits valence); ``mlp``: like
-            the speech VA head, trained by gradient descent.
+        music_va: ``affine`` (the shipped config): ``clip(x @ W + b, 0, 1)`` on standardised features, fitted in
+            closed form by ridge regression across music corpora with each corpus weighted equally and a floor
+            on the spread of its predictions (:func:`recommender.ridge.fit_affine_va`); ``ridge``: the same
+            linear map in logit space (sigmoid output), fitted on pooled tracks (its valence collapses to the
+            mean); ``mlp``: like the speech VA head, trained by gradient descent.
     """
 
     joint_dim: int = 64
@@ -36,8 +40,8 @@ class HeadConfig:
     music_va: str = "mlp"
 
     def __post_init__(self) -> None:
-        if self.music_va not in ("ridge", "mlp"):
-            raise ValueError(f"music_va must be 'ridge' or 'mlp', got {self.music_va!r}")
+        if self.music_va not in MUSIC_VA_HEADS:
+            raise ValueError(f"music_va must be one of {MUSIC_VA_HEADS}, got {self.music_va!r}")
 
 
 class ProjectionHead(nn.Module):
@@ -76,10 +80,10 @@ class MLPHead(nn.Module):
 
 
 class LinearVAHead(nn.Module):
-    """Standardise features, then one linear map to pre-sigmoid valence/arousal.
+    """Standardise features, then one linear map to valence/arousal (pre-sigmoid for ``ridge``, direct for ``affine``).
 
-    Its weights come from :func:`recommender.ridge.fit_ridge_va` (ridge regression in logit space),
-    not from gradient descent.
+    Its weights come from :func:`recommender.ridge.fit_ridge_va` (ridge regression in logit space) or
+    :func:`recommender.ridge.fit_affine_va`, not from gradient descent.
     """
 
     def __init__(self, in_dim: int) -> None:
@@ -90,6 +94,12 @@ class LinearVAHead(nn.Module):
 
     def forward(self, features: torch.Tensor) -> torch.Tensor:
         return self.linear((features - self.mean) / self.scale)
+
+
+def music_va_output(raw: torch.Tensor, kind: str) -> torch.Tensor:
+    """A music VA head's raw output -> VA in [0, 1]."""
+    # An affine head predicts VA itself: a sigmoid would squash the spread it was fitted to keep.
+    return raw.clamp(0.0, 1.0) if kind == "affine" else torch.sigmoid(raw)
 
 
 class EmotionHeads(nn.Module):
@@ -113,7 +123,7 @@ class EmotionHeads(nn.Module):
         self.music_projection = ProjectionHead(music_dim, config)
         self.tag_projection = ProjectionHead(tag_dim, config)
         self.speech_va = MLPHead(speech_dim, 2, config)
-        self.music_va = LinearVAHead(music_dim) if config.music_va == "ridge" else MLPHead(music_dim, 2, config)
+        self.music_va = MLPHead(music_dim, 2, config) if config.music_va == "mlp" else LinearVAHead(music_dim)
         self.speech_emotion = MLPHead(speech_dim, num_speech_labels, config)
         self.music_mood = MLPHead(music_dim, num_moods, config)
 
@@ -123,7 +133,8 @@ class EmotionHeads(nn.Module):
 
     def music(self, features: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """Music features -> (joint embedding, VA in [0, 1], mood logits)."""
-        return self.music_projection(features), torch.sigmoid(self.music_va(features)), self.music_mood(features)
+        va = music_va_output(self.music_va(features), self.config.music_va)
+        return self.music_projection(features), va, self.music_mood(features)
 
     def tag(self, features: torch.Tensor) -> torch.Tensor:
         """Tag-tower vectors -> joint embedding."""
