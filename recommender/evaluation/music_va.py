@@ -121,3 +121,28 @@ def music_va_metrics(predicted: np.ndarray, clips: Sequence[LabelledClip]) -> di
             scores["quadrant_accuracy"] = float((quadrants(predicted[rows]) == labels).mean())
         table[corpus] = scores
     return table
+
+
+VA_TABLE_HEADER = (
+    "| setup | 4Q quadrant acc. | 4Q valence R^2 / MAE | 4Q arousal R^2 / MAE | 4Q valence spread "
+    "| Emotify valence R^2 / MAE | Emotify arousal R^2 / MAE | Emotify valence spread | Emotify, own scale: valence / arousal R^2 |\n"
+    "| --- | --- | --- | --- | --- | --- | --- | --- | --- |"
+)
+
+
+def va_table(results: dict[str, MusicVAResult]) -> str:
+    """Markdown table of cross-validated music VA, one row per setup (4Q and Emotify columns)."""
+    lines = [VA_TABLE_HEADER]
+    for name, result in results.items():
+        q, e = (result.scores()[c] for c in ("moods4q", "emotify"))
+        own = "-"
+        if result.calibrated is not None:
+            calibrated = result.scores(calibrated=True)["emotify"]
+            own = f"{calibrated['valence_R2']:.3f} / {calibrated['arousal_R2']:.3f}"
+        lines.append(
+            f"| {name} | {q['quadrant_accuracy']:.3f} | {q['valence_R2']:.3f} / {q['valence_MAE']:.3f} "
+            f"| {q['arousal_R2']:.3f} / {q['arousal_MAE']:.3f} | {q['valence_spread']:.2f} "
+            f"| {e['valence_R2']:.3f} / {e['valence_MAE']:.3f} | {e['arousal_R2']:.3f} / {e['arousal_MAE']:.3f} "
+            f"| {e['valence_spread']:.2f} | {own} |"
+        )
+    return "\n".join(lines)
