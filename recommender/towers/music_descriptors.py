@@ -105,6 +105,11 @@ def _correlations(chroma: np.ndarray, templates: np.ndarray) -> np.ndarray:
 def _tonal(segment: np.ndarray) -> list[float]:
     """Key, mode, scale degrees, harmonic change and chords from a 256 ms-window chroma."""
     magnitude = _spectrogram(segment, _CHROMA_FFT, _CHROMA_HOP)
+    # Spectral peaks only: broadband energy (drums, noise) would otherwise flatten the chroma.
+    peaks = np.zeros_like(magnitude)
+    is_peak = (magnitude[1:-1] > magnitude[:-2]) & (magnitude[1:-1] >= magnitude[2:])
+    peaks[1:-1] = np.where(is_peak, magnitude[1:-1], 0.0)
+    magnitude = peaks
     # torch for the one sizeable product: it honours the caller's thread limit, numpy's BLAS may not.
     chroma = (_CHROMA_MAP @ torch.from_numpy(magnitude)).T.double().numpy()  # (frames, 12)
     chroma = chroma / np.maximum(chroma.sum(1, keepdims=True), _EPS)
