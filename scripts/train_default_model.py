@@ -122,7 +122,8 @@ def main() -> int:
     if args.cv_seeds:
         cv = cross_validate_music(config, corpus="emotify", folds=5, variants=DEFAULT_VARIANTS, seeds=tuple(range(args.cv_seeds)), train_data=data)
         write_report(cv, args.report_dir / "emotify-cv")
-    card = model_card(shipped, config, chosen, selection, benchmarks, cv, va_cv, seeds, time.time() - started)
+    command = " ".join(["python scripts/train_default_model.py", *sys.argv[1:]])
+    card = model_card(shipped, config, chosen, selection, benchmarks, cv, va_cv, seeds, time.time() - started, command)
     args.card.write_text(card, encoding="utf-8")
     logging.info("wrote %s and %s", args.card, args.report_dir)
     return 0
@@ -142,7 +143,7 @@ def music_va_cv(music_tower: Tower, config: TrainConfig, cache: FeatureCache) ->
 
 def model_card(
     model: EmotionModel, config: TrainConfig, chosen: str, selection: dict, benchmarks: list, cv: Benchmark | None,
-    va_cv: dict[str, MusicVAResult], seeds: tuple, seconds: float,
+    va_cv: dict[str, MusicVAResult], seeds: tuple, seconds: float, command: str,
 ) -> str:
     towers = model.config.towers
     primary = benchmarks[0][1]
@@ -191,7 +192,7 @@ def model_card(
 
 Fingerprint `{model.fingerprint}`. Files: `recommender/weights/default/config.json` (architecture, towers,
 training provenance) and `heads.safetensors` (the trained heads). Produced by
-`python scripts/train_default_model.py --seeds {len(seeds)}` in {seconds / 60:.0f} min on a 2-core CPU.
+`{command}` in {seconds / 60:.0f} min on a 2-core CPU.
 
 ## What it is
 
@@ -204,8 +205,8 @@ feed small trained heads:
 """ + "\n".join(f"| {m} | `{s.name}` | `{json.dumps(s.options)}` | {s.dim}-d |" for m, s in towers.items()) + f"""
 
 Heads: per-modality projection MLPs (Linear-BN-ReLU-Dropout-Linear-BN, L2-normalised, hidden
-{model.config.heads.hidden_dim}, dropout {model.config.heads.dropout}); valence/arousal regressors (sigmoid,
-0-1 NRC-VAD scale): an MLP for speech and, for music, {music_va}; a RAVDESS emotion classifier on speech; a GEMS-9 mood head on
+{model.config.heads.hidden_dim}, dropout {model.config.heads.dropout}); valence/arousal regressors (0-1
+NRC-VAD scale): an MLP for speech and, for music, {music_va}; a RAVDESS emotion classifier on speech; a GEMS-9 mood head on
 music (Emotify vote fractions as soft targets); the tag branch places a valence-arousal point (an emotion
 word through the NRC-VAD lexicon) in the same space. Text is placed zero-shot (text-tower similarity to
 emotion prompts -> label distribution -> VA -> tag branch); a transcript with speech is late-fused with
@@ -279,7 +280,7 @@ orders tracks within Emotify), not what users get.
 
 Reproduce with the ablation (descriptors alone, no spread floor, ...): `python scripts/music_va_cv.py`.
 
-Reproduce: `python scripts/train_default_model.py --seeds {len(seeds)}{f" --cv-seeds {len(cv.setup['seeds'])}" if cv is not None else " --cv-seeds 0"}`; or the benchmark alone:
+Reproduce: `{command}`; or the benchmark alone:
 `undertone evaluate --model builtin --music emotify` (and `--music moods4q`).
 
 ## Limits
