@@ -33,6 +33,8 @@ class RidgeConfig:
         reference_corpus: ``affine`` head only: the corpus whose label scale the head predicts on. 4Q's VA is
             the NRC-VAD of mood words, the scale speech labels use; Emotify's vote-weighted VA is compressed
             (votes average toward the middle).
+        standardise: ``affine`` head only: per axis (valence, arousal), fit per-corpus standardised labels
+            (for scales that disagree between corpora) rather than the labels as they are.
     """
 
     alphas: tuple[float, ...] = tuple(float(a) for a in np.logspace(0, 5, 16))
@@ -40,6 +42,7 @@ class RidgeConfig:
     repeats: int = 4
     spread_floor: float = 0.6
     reference_corpus: str = "moods4q"
+    standardise: tuple[bool, bool] = (True, False)
 
 
 
@@ -124,7 +127,8 @@ class AffineFit:
         spread: Held-out predicted / true standard deviation at that strength, before the floor.
         stretch: Factor applied to the weights to bring the spread up to the floor (1: none needed).
         scales: Corpus -> ``(mean, std)`` of its labels, per axis; ``reference`` is the scale the head outputs.
-        reference: The corpus whose label scale the head predicts on (or ``pooled``).
+        reference: The corpus whose label scale the head predicts on (or ``pooled``), on standardised axes.
+        standardised: Which axes were fitted on per-corpus standardised labels.
     """
 
     alphas: tuple[float, float]
@@ -132,6 +136,7 @@ class AffineFit:
     stretch: tuple[float, float]
     scales: dict[str, tuple[np.ndarray, np.ndarray]]
     reference: str
+    standardised: tuple[bool, bool]
 
 
 def fit_affine_va(
@@ -140,27 +145,31 @@ def fit_affine_va(
 ) -> AffineFit:
     """Fit ``va = x @ W + b`` across corpora whose labels differ in scale.
 
-    Each corpus' labels are standardised (its mean and standard deviation removed), so the corpora agree
-    on what the features must explain: where a track lies within its corpus. Rows weigh ``1 / n_c``, so
-    the loss is the mean over corpora of each corpus' ``1 - R^2``. The strength per axis is chosen by
-    repeated k-fold cross-validation over whole ``groups`` (an artist's clips are never on both sides);
-    the held-out predictions at that strength also measure the spread, which ``config.spread_floor``
-    bounds from below. The standardised prediction is then mapped onto ``config.reference_corpus``' label
-    scale (the mean of the corpora's scales when it is absent).
+    On the axes ``config.standardise`` names, each corpus' labels are standardised (its mean and standard
+    deviation removed), so corpora whose scales disagree (valence) agree on what the features must explain:
+    where a track lies within its corpus; the prediction is then mapped onto ``config.reference_corpus``'
+    label scale (the mean of the corpora's scales when it is absent). Other axes (arousal, on similar
+    scales in both corpora) fit the labels as they are, so the features may also explain the corpora's
+    different levels. Either way rows weigh ``1 / (n_c var_c)``: the loss is the mean over corpora of each
+    corpus' ``1 - R^2``. The strength per axis is chosen by repeated k-fold cross-validation over whole
+    ``groups`` (an artist's clips are never on both sides); the held-out predictions at that strength also
+    measure the spread, which ``config.spread_floor`` bounds from below.
     """
     x = np.asarray(features, np.float64)
     y = np.asarray(va, np.float64)
     corpora, groups = np.asarray(corpora), np.asarray(groups)
     scales = {c: (y[corpora == c].mean(0), np.maximum(y[corpora == c].std(0), 1e-6)) for c in dict.fromkeys(corpora.tolist())}
-    target = np.empty_like(y)
-    weights = np.empty(len(y))
+    standardise = np.asarray(config.standardise, bool)
+    target, weights = y.copy(), np.empty_like(y)
     for corpus, (mean, std) in scales.items():
         rows = corpora == corpus
-        target[rows] = (y[rows] - mean) / std
-        weights[rows] = 1.0 / rows.sum()
-    weights /= weights.mean()
+        target[rows] = np.where(standardise, (y[rows] - mean) / std, y[rows])
+        weights[rows] = 1.0 / (rows.sum() * np.where(standardise, 1.0, std**2))
+    weights /= weights.mean(0)
     reference = config.reference_corpus if config.reference_corpus in scales else "pooled"
     ref_mean, ref_std = scales.get(reference) or (np.mean([m for m, _ in scales.values()], 0), np.mean([s for _, s in scales.values()], 0))
+    # Output = out_mean + out_std * fitted target: the reference scale on standardised axes, identity on the others.
+    out_mean, out_std = np.where(standardise, ref_mean, 0.0), np.where(standardise, ref_std, 1.0)
     centre, scale = x.mean(0), _scale(x)
     z = (x - centre) / scale
     alphas = np.asarray(config.alphas, np.float64)
@@ -174,18 +183,19 @@ def fit_affine_va(
         for fold in range(config.folds):
             test, train = fold_of == fold, fold_of != fold
             for axis in range(2):
-                predictions[:, test, axis] = _weighted_ridge_path(z[train], target[train, axis], weights[train], z[test], alphas)
-            residual = (predictions[:, test] - target[test]) ** 2 * weights[test, None]
-            errors.append(residual.sum(1) / weights[test].sum())
+                predictions[:, test, axis] = _weighted_ridge_path(z[train], target[train, axis], weights[train, axis], z[test], alphas)
+            residual = (predictions[:, test] - target[test]) ** 2 * weights[test]
+            errors.append(residual.sum(1) / weights[test].sum(0))
         held_out.append(predictions)
     chosen = np.mean(errors, axis=0).argmin(0)  # (2,)
     spreads, stretches, rows = [], [], []
     for axis in range(2):
         spread = float(np.mean([_spread(p[chosen[axis], :, axis], target[:, axis], corpora, reference) for p in held_out]))
         stretch = max(1.0, config.spread_floor / spread) if spread > 0 else 1.0
-        w, b = _weighted_ridge(z, target[:, axis], weights, float(alphas[chosen[axis]]))
-        # Stretch deviations around the (zero) mean of the standardised targets, then map to the reference scale.
-        rows.append((ref_std[axis] * stretch * w, ref_mean[axis] + ref_std[axis] * stretch * b))
+        w, b = _weighted_ridge(z, target[:, axis], weights[:, axis], float(alphas[chosen[axis]]))
+        # Stretch deviations around the weighted mean target (which the intercept keeps), then map to the output scale.
+        level = float(weights[:, axis] @ target[:, axis] / weights[:, axis].sum())
+        rows.append((out_std[axis] * stretch * w, out_mean[axis] + out_std[axis] * (level + stretch * (b - level))))
         spreads.append(spread)
         stretches.append(stretch)
     with torch.no_grad():
@@ -196,7 +206,7 @@ def fit_affine_va(
     scales[reference] = (np.asarray(ref_mean), np.asarray(ref_std))
     return AffineFit(
         (float(alphas[chosen[0]]), float(alphas[chosen[1]])), (spreads[0], spreads[1]), (stretches[0], stretches[1]),
-        scales, reference,
+        scales, reference, (bool(standardise[0]), bool(standardise[1])),
     )
 
 

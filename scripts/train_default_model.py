@@ -182,9 +182,10 @@ def model_card(
     heads = model.config.heads
     music_va = {
         "affine": "a linear map of standardised features, `clip(x @ W + b, 0, 1)`, fitted in closed form across Emotify and 4Q "
-        f"(`recommender/ridge.py`, `fit_affine_va`): each corpus' labels standardised, each corpus weighing the same, ridge strength per axis "
-        f"by 5-fold cross-validation over whole artists/tracks, predictions stretched to at least {config.ridge.spread_floor} of the labels' "
-        f"spread and put on the {config.ridge.reference_corpus} label scale (NRC-VAD of mood words, the scale of the speech labels)",
+        f"(`recommender/ridge.py`, `fit_affine_va`): valence labels standardised per corpus and predicted on the {config.ridge.reference_corpus} "
+        "label scale (NRC-VAD of mood words, the scale of the speech labels; Emotify's vote-averaged valence is compressed), arousal fitted "
+        "as labelled; each corpus weighing the same, ridge strength per axis by 5-fold cross-validation over whole artists/tracks, "
+        f"predictions stretched to at least {config.ridge.spread_floor} of the labels' spread",
         "ridge": "a ridge regression on standardised features in logit space whose regularisation per axis is chosen by repeated 5-fold "
         "cross-validation on the training tracks with the one-standard-error rule",
     }.get(heads.music_va, "an MLP")
@@ -248,9 +249,9 @@ come from the speech tower's own classifier): speech tower's own classifier
 
 Music valence/arousal regression of the shipped model on the dev clips (MAE on the 0-1 scale; R^2 below 0 =
 worse than predicting the dev mean). Emotify VA is the vote-weighted GEMS position, 4Q VA the mean of the
-clip's mood words. The head outputs VA on 4Q's scale; Emotify's vote-weighted labels are compressed (valence
-std 0.09 against 4Q's 0.26, mean 0.64 against 0.50), so on Emotify absolute R^2 is far below 0 even where the
-ordering is right: see the cross-validated "own scale" column below.
+clip's mood words. The head outputs valence on 4Q's scale; Emotify's vote-weighted valence is compressed (std
+0.09 against 4Q's 0.26, mean 0.64 against 0.50), so on Emotify absolute valence R^2 is far below 0 even where
+the ordering is right: see the cross-validated "own scale" column below.
 
 | dev music | valence MAE | valence R^2 | arousal MAE | arousal R^2 |
 | --- | --- | --- | --- | --- |
@@ -273,8 +274,8 @@ it or, for 4Q, its artist. These numbers are cross-validated over all clips, not
 setup they score (tower, head, spread floor, reference scale) was chosen by this same cross-validation,
 so they are optimistic for it. Quadrant accuracy: predicted VA split at 0.5 on both axes (chance 0.25;
 the clips' own labelled VA gets 0.84). Spread: predicted / true standard deviation of valence. "Own
-scale": the head's standardised output mapped onto each corpus' own label mean and spread (how well it
-orders tracks within Emotify), not what users get.
+scale": the head's standardised valence mapped onto each corpus' own label mean and spread (how well it
+orders tracks within Emotify), not what users get; arousal is not standardised, so it is unchanged there.
 
 {va_table(va_cv)}
 

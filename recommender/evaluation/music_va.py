@@ -55,8 +55,8 @@ class MusicVAResult:
     Attributes:
         predicted: What the head outputs (an ``affine`` head: on its reference corpus' label scale).
         clips: The clips.
-        calibrated: ``affine`` only: the same predictions mapped from the reference scale onto each clip's own
-            corpus scale (training-fold mean and standard deviation of that corpus' labels). This scores how
+        calibrated: ``affine`` only: the same predictions, on standardised axes mapped from the reference scale
+            onto each clip's own corpus scale (training-fold mean and standard deviation of that corpus' labels). This scores how
             well the head places a track *within* its corpus; ``predicted`` is what users get.
     """
 
@@ -100,7 +100,8 @@ def cross_validate_music_va(
             ref_mean, ref_std = fit.scales[fit.reference]
             own = [fit.scales.get(corpus, (ref_mean, ref_std)) for corpus in corpora[test]]
             means, stds = np.array([m for m, _ in own]), np.array([s for _, s in own])
-            calibrated[test] = np.clip(means + stds * (raw - ref_mean) / ref_std, 0.0, 1.0)
+            mapped = np.clip(means + stds * (raw - ref_mean) / ref_std, 0.0, 1.0)
+            calibrated[test] = np.where(fit.standardised, mapped, predicted[test])
     return MusicVAResult(predicted, list(clips), calibrated)
 
 
