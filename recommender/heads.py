@@ -44,6 +44,28 @@ class HeadConfig:
             raise ValueError(f"music_va must be one of {MUSIC_VA_HEADS}, got {self.music_va!r}")
 
 
+class FeatureScaler(nn.Module):
+    """Fixed standardisation ``(x - mean) / scale``, set from the training features (identity until then).
+
+    Tower outputs can mix scales (MusiCNN activations near 1, descriptors in Hz or BPM); the MLP heads
+    would otherwise follow the largest numbers.
+    """
+
+    def __init__(self, dim: int) -> None:
+        super().__init__()
+        self.register_buffer("mean", torch.zeros(dim))
+        self.register_buffer("scale", torch.ones(dim))
+
+    def fit(self, features: torch.Tensor) -> None:
+        std = features.std(dim=0, correction=0)
+        with torch.no_grad():
+            self.mean.copy_(features.mean(dim=0))
+            self.scale.copy_(torch.where(std > 1e-8, std, torch.ones_like(std)))
+
+    def forward(self, features: torch.Tensor) -> torch.Tensor:
+        return (features - self.mean) / self.scale
+
+
 class ProjectionHead(nn.Module):
     """Linear-BN-ReLU-Dropout-Linear-BN, then L2 normalisation (the paper's projection MLP)."""
 
@@ -120,6 +142,7 @@ class EmotionHeads(nn.Module):
         super().__init__()
         self.config = config
         self.speech_projection = ProjectionHead(speech_dim, config)
+        self.music_input = FeatureScaler(music_dim)
         self.music_projection = ProjectionHead(music_dim, config)
         self.tag_projection = ProjectionHead(tag_dim, config)
         self.speech_va = MLPHead(speech_dim, 2, config)
@@ -133,6 +156,7 @@ class EmotionHeads(nn.Module):
 
     def music(self, features: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """Music features -> (joint embedding, VA in [0, 1], mood logits)."""
+        features = self.music_input(features)
         va = music_va_output(self.music_va(features), self.config.music_va)
         return self.music_projection(features), va, self.music_mood(features)
 

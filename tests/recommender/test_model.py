@@ -184,3 +184,16 @@ def test_music_valence_is_not_a_constant_on_real_music(model):
     positive = np.array([clip.label in ("Q1", "Q4") for clip in clips])
     assert predicted.std() > 0.3 * truth.std()
     assert predicted[positive].mean() > predicted[~positive].mean() + 0.05
+
+
+def test_models_saved_before_the_music_input_scaler_still_load(model, tmp_path):
+    from safetensors.torch import load_file, save_file
+
+    from recommender.model import WEIGHTS_FILE
+
+    untrained = EmotionModel.from_config(model.config, seed=3)
+    untrained.save(tmp_path / "old")
+    state = {k: v for k, v in load_file(tmp_path / "old" / WEIGHTS_FILE).items() if not k.startswith("music_input.")}
+    save_file(state, str(tmp_path / "old" / WEIGHTS_FILE))
+    loaded = EmotionModel.load(tmp_path / "old")
+    assert loaded.fingerprint == untrained.fingerprint  # identity scaler, same heads

@@ -169,6 +169,10 @@ def test_affine_music_va_head_is_fitted_across_music_corpora():
     heads = train_heads(config, model_config, speech, music, build_tower("tag", "va"), progress=False).heads
     with torch.inference_mode():
         _, va, _ = heads.music(torch.as_tensor(music.features))
+    # The MLP heads see standardised music features (tower outputs mix scales: activations near 1, Hz, BPM).
+    scaled = heads.music_input(torch.as_tensor(music.features))
+    assert torch.allclose(scaled.mean(0), torch.zeros(scaled.shape[1]), atol=1e-4)
+    assert torch.allclose(scaled.std(0, correction=0), torch.ones(scaled.shape[1]), atol=1e-3)
     emotify = np.array(music.corpora) == "emotify"
     for axis in range(2):
         assert np.corrcoef(va[emotify, axis].numpy(), music.va[emotify, axis])[0, 1] > 0.9
