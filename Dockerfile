@@ -23,5 +23,5 @@ RUN pip install . \
 
 USER undertone
 VOLUME ["/data"]
-EXPOSE 8501
+EXPOSE 8501 8765
 CMD ["undertone", "--help"]

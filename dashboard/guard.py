@@ -12,6 +12,7 @@ from contextlib import contextmanager
 
 import streamlit as st
 
+from dashboard.text import plain
 from recommender.errors import UndertoneError
 
 logger = logging.getLogger("dashboard")
@@ -27,7 +28,7 @@ def guard(activity: str) -> Iterator[None]:
     try:
         yield
     except UndertoneError as error:
-        st.error(str(error), icon=":material/warning:")
+        st.error(plain(error), icon=":material/warning:")  # messages name files, which may hold Markdown
     except Exception as error:  # noqa: BLE001 -- the page must survive anything; the log keeps the details
         logger.exception("dashboard failed while %s", activity)
         st.error(f"Something went wrong while {activity} ({type(error).__name__}). The details are in the server log.", icon=":material/error:")

@@ -3,10 +3,14 @@
 An embedded store has exactly one owning process, so the :class:`~recommender.search.Recommender`
 (which holds the store and the emotion model) is opened once per process with ``st.cache_resource``
 and its store and model are reused by ingestion jobs. The SQL catalog and the job board are shared the same way.
+When an ``undertone serve`` owns the store (or ``UNDERTONE_URL`` is set), :func:`recommender` is a
+:class:`~recommender.client.Client` of it instead (same calls) and ingestion is handed to the server.
 Settings come from the environment (``undertone dashboard --store DIR`` exports ``UNDERTONE_STORE``).
 """
 
 from __future__ import annotations
+
+from pathlib import Path
 
 import pandas as pd
 import streamlit as st
@@ -15,7 +19,11 @@ from dashboard.filters import Facet
 from dashboard.filters import catalog_facets as facets_from_payloads
 from dashboard.jobs import JobBoard
 from ingest.catalog import Catalog, open_catalog
+from ingest.pipeline import JobSummary, Progress, run_ingest, run_ingest_on_server
+from recommender.client import Client
+from recommender.model import EmotionModel
 from recommender.search import Recommender
+from recommender.service import find_server
 from recommender.settings import Settings
 from recommender.store import VectorStore
 
@@ -52,10 +60,41 @@ def _job_board(key: str) -> JobBoard:
     return JobBoard()
 
 
-def recommender(settings: Settings | None = None) -> Recommender:
-    """The process-wide recommender (opened on first use)."""
+@st.cache_resource(on_release=lambda client: client.close())
+def _connect(url: str, _token: str | None) -> Client:
+    return Client(url, token=_token)
+
+
+def recommender(settings: Settings | None = None) -> Recommender | Client:
+    """The server's client when an ``undertone serve`` owns the store, else the process-wide recommender."""
     settings = settings or current_settings()
+    server = find_server(settings)
+    if server is not None:
+        return _connect(server.url, server.token)
     return _open_recommender(_key(settings), settings)
+
+
+@st.cache_resource(show_spinner="Loading the emotion model…")
+def _load_model(name: str, lexicon: Path | None) -> EmotionModel:
+    return EmotionModel.load(name, lexicon=lexicon)
+
+
+def emotion_model(settings: Settings | None = None) -> EmotionModel:
+    """The recommender's model, or (when a server owns the store) one loaded in this process."""
+    settings = settings or current_settings()
+    opened = recommender(settings)
+    return _load_model(settings.model, settings.lexicon) if isinstance(opened, Client) else opened.model
+
+
+def ingest(source: str, settings: Settings, progress: Progress, opened: Recommender | Client) -> JobSummary:
+    """Ingest ``source`` with the search path's store and model, or on the server that owns the store.
+
+    ``opened`` is :func:`recommender`'s answer, taken in the page's thread (jobs run in their own).
+    """
+    if isinstance(opened, Client):
+        return run_ingest_on_server(opened, source, progress)
+    # One owner for the store, one copy of the model in memory.
+    return run_ingest(source, settings, progress=progress, store=opened.store, model=opened.model)
 
 
 def catalog(settings: Settings | None = None) -> Catalog:

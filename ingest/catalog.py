@@ -1,4 +1,4 @@
-"""The SQL catalog: what is in the library, and what every ingestion job did to each file.
+"""The SQL catalog: what is in the library, what every ingestion job did to each file, and shortlists.
 
 Three tables (SQLAlchemy 2.x, SQLite by default, PostgreSQL in server mode):
 
@@ -10,6 +10,9 @@ Three tables (SQLAlchemy 2.x, SQLite by default, PostgreSQL in server mode):
 * ``ingest_jobs`` -- one row per ``undertone ingest`` run.
 * ``ingest_items`` -- one row per file of a job, with its status and, when it failed, a short
   machine-readable ``reason`` and a human ``message``.
+
+Plus ``shortlists`` and ``shortlist_entries``: named lists of chosen tracks (operations in
+:mod:`ingest.shortlists`). ``create_all`` adds them to an older catalog on first use.
 """
 
 from __future__ import annotations
@@ -35,18 +38,24 @@ from sqlalchemy import (
     LargeBinary,
     String,
     Text,
+    UniqueConstraint,
     create_engine,
     delete,
     event,
     func,
+    inspect,
+    or_,
     select,
     text,
     update,
 )
 from sqlalchemy.engine import Connection, Engine, make_url
+from sqlalchemy.exc import DatabaseError, InterfaceError, OperationalError
 from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column
 
 from ingest.sources import SourceItem
+from recommender.errors import ServiceUnavailableError, UndertoneError
+from recommender.settings import without_secrets
 
 if TYPE_CHECKING:
     from recommender.settings import Settings
@@ -56,8 +65,17 @@ PENDING, INDEXED, RETIRED = "pending", "indexed", "retired"
 QUEUED, INGESTED, SKIPPED, FAILED = "queued", "ingested", "skipped", "failed"
 ITEM_STATUSES = (QUEUED, PENDING, INGESTED, SKIPPED, FAILED)
 FINAL_ITEM_STATUSES = (INGESTED, SKIPPED, FAILED)
-# Job states.
-PLANNING, RUNNING, DONE, JOB_FAILED = "planning", "running", "done", "failed"
+# Job states. STALE is never stored: it is how an open job whose items have not moved for longer than
+# the visibility timeout is shown (its process or worker was killed); any new activity revives it.
+PLANNING, RUNNING, DONE, JOB_FAILED, STALE = "planning", "running", "done", "failed", "stale"
+_STALE_MESSAGE = (
+    "no progress for longer than the visibility timeout: the process or worker running it was probably killed; "
+    "run the same `undertone ingest` again to finish the work"
+)
+
+
+class CatalogError(UndertoneError, RuntimeError):
+    """The catalog database cannot be used at all (a store path that is a file, a file that is no database)."""
 
 
 def utcnow() -> dt.datetime:
@@ -128,6 +146,8 @@ class IngestJob(Base):
     error: Mapped[str | None] = mapped_column(Text)
     created_at: Mapped[dt.datetime]
     finished_at: Mapped[dt.datetime | None]
+    # Until when one worker holds the right to plan the job (a re-delivered task must not plan it twice).
+    planner_until: Mapped[dt.datetime | None]
 
 
 class IngestItem(Base):
@@ -144,6 +164,31 @@ class IngestItem(Base):
     reason: Mapped[str | None] = mapped_column(String(32))
     message: Mapped[str | None] = mapped_column(Text)
     updated_at: Mapped[dt.datetime]
+
+
+class Shortlist(Base):
+    """A named list of chosen tracks."""
+
+    __tablename__ = "shortlists"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    name: Mapped[str] = mapped_column(String(200), unique=True)
+    created_at: Mapped[dt.datetime]
+    updated_at: Mapped[dt.datetime]
+
+
+class ShortlistEntry(Base):
+    """A track on a shortlist, in the order added; ``snapshot`` is its payload then (exported if the track leaves)."""
+
+    __tablename__ = "shortlist_entries"
+    __table_args__ = (UniqueConstraint("shortlist_id", "track_id"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    shortlist_id: Mapped[int] = mapped_column(ForeignKey("shortlists.id", ondelete="CASCADE"), index=True)
+    track_id: Mapped[str] = mapped_column(String(36))
+    note: Mapped[str | None] = mapped_column(Text)
+    snapshot: Mapped[dict[str, Any]]
+    added_at: Mapped[dt.datetime]
 
 
 @dataclass(frozen=True)
@@ -187,6 +232,12 @@ class JobStatus:
     finished_at: dt.datetime | None
     error: str | None = None
     failures: list[Failure] = field(default_factory=list)
+    stale: bool = False
+
+    @property
+    def shown_state(self) -> str:
+        """``state``, or ``stale`` for an open job nothing has touched for longer than the visibility timeout."""
+        return STALE if self.stale else self.state
 
     @property
     def done(self) -> bool:
@@ -202,14 +253,25 @@ class JobStatus:
             "job_id": self.job_id,
             "source": self.source,
             "mode": self.mode,
-            "state": self.state,
+            "state": self.shown_state,
             "total": self.total,
             **{status: self.counts.get(status, 0) for status in ITEM_STATUSES},
             "created_at": self.created_at.isoformat(),
             "finished_at": self.finished_at.isoformat() if self.finished_at else None,
-            "error": self.error,
+            "error": self.error or (_STALE_MESSAGE if self.stale else None),
             "failures": [vars(failure) for failure in self.failures],
         }
+
+    @classmethod
+    def from_dict(cls, record: dict[str, Any]) -> JobStatus:
+        """The status back from its :meth:`to_dict` form (what the HTTP API sends)."""
+        return cls(
+            job_id=record["job_id"], source=record["source"], mode=record["mode"], state=record["state"], total=record["total"],
+            counts={status: int(record.get(status) or 0) for status in ITEM_STATUSES},
+            created_at=dt.datetime.fromisoformat(record["created_at"]),
+            finished_at=dt.datetime.fromisoformat(record["finished_at"]) if record.get("finished_at") else None,
+            error=record.get("error"), failures=[Failure(**failure) for failure in record.get("failures") or []],
+        )
 
 
 class Catalog:
@@ -217,13 +279,27 @@ class Catalog:
 
     Args:
         url: SQLAlchemy URL (``sqlite:///...`` or ``postgresql://...``). The schema is created on first use.
+        stale_after: Seconds without activity after which an open job is shown as stale (None: never).
     """
 
-    def __init__(self, url: str) -> None:
+    def __init__(self, url: str, stale_after: float | None = None) -> None:
         self.url = url
+        self.stale_after = stale_after
         self.engine = _create_engine(url)
-        with self.engine.begin() as connection:
-            _create_schema(connection)
+        try:
+            with self.engine.begin() as connection:
+                _create_schema(connection)
+        except DatabaseError as error:
+            self.engine.dispose()
+            cause = str(getattr(error, "orig", None) or error).strip().splitlines()[0]
+            if isinstance(error, (OperationalError, InterfaceError)) and (not url.startswith("sqlite") or "locked" in cause):
+                # A database server that is away, a long write lock: transient (workers retry it).
+                hint = "" if url.startswith("sqlite") else " (is the server running? check --database-url / UNDERTONE_DATABASE_URL)"
+                raise ServiceUnavailableError(f"cannot open the catalog database {without_secrets(url)}: {cause}{hint}") from None
+            raise CatalogError(
+                f"the catalog {without_secrets(url)} cannot be used ({cause}); if the file is damaged, "
+                "move it away and ingest again to rebuild it (the vector store is an index of it)"
+            ) from None
 
     def close(self) -> None:
         self.engine.dispose()
@@ -259,6 +335,31 @@ class Catalog:
             session.add_all(rows)
             session.flush()
             return [row.id for row in rows]
+
+    def claim_planning(self, job_id: str, seconds: float) -> float:
+        """Take or renew the planning lease of a job for ``seconds``; 0 when taken, else seconds until it frees up.
+
+        Celery re-delivers a task that runs longer than the broker's visibility timeout while the first
+        copy still runs; the lease lets the second copy wait instead of recording every item again.
+        """
+        now = utcnow()
+        with self.session() as session:
+            claimed = session.execute(
+                update(IngestJob)
+                .where(IngestJob.id == job_id, or_(IngestJob.planner_until.is_(None), IngestJob.planner_until <= now))
+                .values(planner_until=now + dt.timedelta(seconds=seconds))
+            ).rowcount
+            if claimed:
+                return 0.0
+            until = session.scalar(select(IngestJob.planner_until).where(IngestJob.id == job_id))
+        return max(1.0, (as_utc(until) - now).total_seconds()) if until else 1.0
+
+    def renew_planning(self, job_id: str, seconds: float) -> None:
+        """Extend the lease of the planner that holds it (see :meth:`claim_planning`)."""
+        with self.session() as session:
+            session.execute(
+                update(IngestJob).where(IngestJob.id == job_id).values(planner_until=utcnow() + dt.timedelta(seconds=seconds))
+            )
 
     def finish_planning(self, job_id: str, total: int) -> None:
         with self.session() as session:
@@ -310,6 +411,11 @@ class Catalog:
                 .order_by(IngestItem.id)
                 .limit(failures)
             ).all()
+            stale = False
+            if self.stale_after is not None and job.state in (PLANNING, RUNNING):
+                touched = session.scalar(select(func.max(IngestItem.updated_at)).where(IngestItem.job_id == job_id))
+                last = max(as_utc(job.created_at), as_utc(touched)) if touched else as_utc(job.created_at)
+                stale = (utcnow() - last).total_seconds() > self.stale_after
             return JobStatus(
                 job_id=job.id,
                 source=job.source,
@@ -321,6 +427,7 @@ class Catalog:
                 finished_at=job.finished_at,
                 error=job.error,
                 failures=[Failure(path, reason or "error", message or "") for path, reason, message in failed],
+                stale=stale,
             )
 
     def jobs(self, limit: int = 20) -> list[JobStatus]:
@@ -448,6 +555,28 @@ class Catalog:
                             .values(status=SKIPPED, reason="superseded", message="newer content replaced it at the same path", updated_at=now)
                         )
 
+    def reject_tracks(self, rejected: Sequence[tuple[Track, str]]) -> None:
+        """Take staged revisions the vector store refused out of the outbox: the row goes, its items fail.
+
+        SQL keeps no track the index cannot hold; a stale point of an earlier revision becomes an
+        orphan that ``catalog --repair`` deletes.
+        """
+        now = utcnow()
+        jobs: set[str] = set()
+        with self.session() as session:
+            for track, why in rejected:
+                removed = session.execute(delete(Track).where(Track.id == track.id, Track.revision == track.revision))
+                if removed.rowcount:
+                    failed = session.execute(
+                        update(IngestItem)
+                        .where(IngestItem.track_id == track.id, IngestItem.status == PENDING)
+                        .values(status=FAILED, reason="store_rejected", message=why, updated_at=now)
+                        .returning(IngestItem.job_id)
+                    )
+                    jobs.update(failed.scalars())
+        for job_id in jobs:  # their last open item may have been this one
+            self.finish_job_if_complete(job_id)
+
     def indexed_tracks(self, batch: int = 1000) -> Iterator[list[Track]]:
         """Every ``indexed`` track, in batches (ordered by id)."""
         last = ""
@@ -500,6 +629,25 @@ class Catalog:
             "jobs": jobs or 0,
         }
 
+    def overview(self, limit: int = 20) -> dict[str, Any]:
+        """``undertone catalog --json``: the :meth:`counts`, the first ``limit`` tracks and latest failures."""
+        listing = [
+            {
+                "id": track.id,
+                "path": track.path,
+                "duration": round(track.duration, 2),
+                "mood": track.mood,
+                "valence": round(track.valence, 3),
+                "arousal": round(track.arousal, 3),
+                "state": track.state,
+                "ingested_at": as_utc(track.ingested_at).isoformat(),
+                **{key: track.meta[key] for key in ("title", "artist") if key in track.meta},
+            }
+            for track in self.tracks(limit=limit)
+        ]
+        failures = [vars(failure) for failure in self.latest_failures(limit)]
+        return {**self.counts(), "listing": listing, "failures": failures}
+
     def latest_failures(self, limit: int = 50) -> list[Failure]:
         """Files whose most recent attempt failed, with why."""
         later = IngestItem.__table__.alias("later")
@@ -517,15 +665,19 @@ class Catalog:
 
 
 def open_catalog(settings: Settings) -> Catalog:
-    """The catalog of ``settings`` (``Settings.catalog_url``)."""
-    return Catalog(settings.catalog_url)
+    """The catalog of ``settings`` (``Settings.catalog_url``); jobs go stale after its visibility timeout."""
+    return Catalog(settings.catalog_url, stale_after=settings.visibility_timeout)
 
 
 def _create_engine(url: str) -> Engine:
     if url.startswith("sqlite"):
         database = url.split("///", 1)[-1]
         if database and database != ":memory:":
-            Path(database).parent.mkdir(parents=True, exist_ok=True)
+            folder = Path(database).parent
+            try:
+                folder.mkdir(parents=True, exist_ok=True)
+            except (FileExistsError, NotADirectoryError):
+                raise CatalogError(f"{folder} is a file, not a store folder: pass a directory as --store") from None
         engine = create_engine(url, connect_args={"timeout": 60})
         event.listen(engine, "connect", _sqlite_on_connect)
         # Take the write lock when a transaction starts: two processes that both read, then try to
@@ -557,6 +709,11 @@ def _create_schema(connection: Connection) -> None:
         # Several workers start at once; serialise CREATE TABLE so they do not race on the catalog.
         connection.execute(text("SELECT pg_advisory_xact_lock(7461736)"))
     Base.metadata.create_all(connection)
+    # Catalogs created before a column existed get it here (create_all adds tables, never columns).
+    existing = {column["name"] for column in inspect(connection).get_columns(IngestJob.__tablename__)}
+    if "planner_until" not in existing:
+        kind = IngestJob.__table__.c.planner_until.type.compile(connection.dialect)
+        connection.execute(text(f"ALTER TABLE {IngestJob.__tablename__} ADD COLUMN planner_until {kind}"))
 
 
 def _upsert_track(session: Session, track_id: str, values: dict[str, Any]) -> None:

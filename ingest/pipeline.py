@@ -50,12 +50,13 @@ from ingest.catalog import (
     open_catalog,
 )
 from ingest.identity import content_hash, metadata_signature, track_id
-from ingest.sources import UNSUPPORTED_AUDIO_EXTENSIONS, iter_source
+from ingest.sources import UNSUPPORTED_AUDIO_EXTENSIONS, iter_source, metadata_problem
 from recommender.audio import load_audio
-from recommender.errors import AudioError, CorruptAudioError, UnreadableAudioError
+from recommender.errors import AudioError, CorruptAudioError, StoreError, UnreadableAudioError
 from recommender.settings import Settings
 
 if TYPE_CHECKING:
+    from recommender.client import Client
     from recommender.model import EmotionModel
     from recommender.store import VectorStore
 
@@ -250,20 +251,53 @@ class Ingestor:
 
 
 def flush_outbox(catalog: Catalog, store: VectorStore, batch: int = 256) -> int:
-    """Steps 2-3 of the outbox protocol: vector upserts/deletes, then SQL ``indexed`` (or row removed)."""
-    from recommender.store import TrackPoint
+    """Steps 2-3 of the outbox protocol: vector upserts/deletes, then SQL ``indexed`` (or row removed).
 
+    A track the store refuses (a payload it cannot hold, a non-finite vector) is taken out of the
+    outbox and its items fail with the store's reason, so one bad row never blocks the rest.
+    """
     written = 0
     while rows := catalog.outbox(batch):
         upserts = [row for row in rows if row.state == PENDING]
         retired = [row.id for row in rows if row.state == RETIRED]
-        if upserts:
-            store.upsert([TrackPoint(row.id, row.embedding(), row.payload()) for row in upserts])
+        rejected = _upsert(store, upserts) if upserts else {}
         if retired:
             store.delete(retired)
-        catalog.mark_written(rows)
-        written += len(rows)
+        if rejected:
+            catalog.reject_tracks([(row, rejected[row.id]) for row in upserts if row.id in rejected])
+        catalog.mark_written([row for row in rows if row.id not in rejected])
+        written += len(rows) - len(rejected)
     return written
+
+
+def _upsert(store: VectorStore, rows: Sequence[Track]) -> dict[str, str]:
+    """Upsert ``rows``; returns the ids the store refused, with why (infrastructure errors propagate)."""
+    from recommender.store import TrackPoint
+
+    rejected: dict[str, str] = {}
+    points = []
+    for row in rows:
+        payload, vector = row.payload(), row.embedding()
+        problem = metadata_problem(payload) or (None if np.isfinite(vector).all() and vector.any() else "its embedding is zero or not finite")
+        if problem:
+            rejected[row.id] = problem
+        else:
+            points.append(TrackPoint(row.id, vector, payload))
+    try:
+        store.upsert(points)
+        return rejected
+    except StoreError:  # the store as a whole (dimensions, ownership ...), not one point
+        raise
+    except (ValueError, TypeError):
+        pass  # some point was refused: find which, one at a time
+    for point in points:
+        try:
+            store.upsert([point])
+        except StoreError:
+            raise
+        except (ValueError, TypeError) as error:
+            rejected[point.id] = f"the vector store refused it ({str(error).splitlines()[0]})"
+    return rejected
 
 
 def _regular_file(path: str) -> os.stat_result:
@@ -402,7 +436,11 @@ def run_ingest(
             ingestor.model.fingerprint  # noqa: B018 - fail before creating a job if the model cannot load
             ingestor.flush()  # finish whatever an interrupted run left in the outbox
             job_id = catalog.create_job(str(source), mode="local")
-            item_ids = [item_id for chunk in batched(items, 500) for item_id in catalog.add_items(job_id, chunk)]
+            try:
+                item_ids = [item_id for chunk in batched(items, 500) for item_id in catalog.add_items(job_id, chunk)]
+            except BaseException as error:  # an unreadable manifest, Ctrl-C: the job must not stay "planning"
+                catalog.fail_job(job_id, f"planning stopped: {error or type(error).__name__}")
+                raise
             catalog.finish_planning(job_id, len(item_ids))
             if progress:
                 progress(catalog.job_status(job_id, failures=0))
@@ -420,3 +458,16 @@ def run_ingest(
     finally:
         if own_catalog:
             catalog.close()
+
+
+def run_ingest_on_server(server: Client, source: str | os.PathLike, progress: Progress | None = None, *, poll: float = 0.5) -> JobSummary:
+    """Hand the job to the ``undertone serve`` that owns the store (it reads ``source`` itself) and follow it.
+
+    Raises:
+        UndertoneError: The server refused the job (missing source, another job running ...).
+    """
+    started = time.perf_counter()
+    first = server.ingest(source)
+    report = (lambda status: progress(JobStatus.from_dict(status))) if progress else None
+    final = server.wait_for_job(first["job_id"], progress=report, poll=poll)
+    return JobSummary.from_status(JobStatus.from_dict(final), time.perf_counter() - started)

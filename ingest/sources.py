@@ -6,16 +6,29 @@ so they show up as failed items with a clear reason instead of silently missing 
 
 A manifest is a CSV/TSV file or JSON Lines with a ``path`` column (relative to the manifest's
 folder, or absolute) and any metadata columns. Metadata becomes filterable payload; CSV cells that
-are plainly numbers (``1999``, ``0.5``) are stored as numbers, everything else as text.
+are plainly numbers (``1999``, ``0.5``) are stored as numbers, everything else as text (so are
+integers beyond 64 bits: catalogue numbers, not quantities).
+
+One bad line never stops a manifest: a row that cannot be parsed, has no usable ``path``, or holds
+metadata the vector store cannot keep (a non-finite number, an integer beyond 64 bits, values nested
+deeper than :data:`MAX_METADATA_DEPTH`) becomes an item with a ``problem``, which ingestion reports as
+a failed item. Lines are read as UTF-8 (with or without a BOM), UTF-16 with a BOM, and a line that is
+not UTF-8 as Windows-1252 (Latin-1 for its five undefined bytes), which is what spreadsheet programs
+write; a warning names those lines. A path listed on several rows is ingested once, with the last
+row's metadata, and a warning.
 """
 
 from __future__ import annotations
 
+import codecs
 import csv
+import io
 import json
+import logging
+import math
 import os
 import re
-from collections.abc import Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -23,6 +36,8 @@ from typing import Any
 import soundfile as sf
 
 from recommender.errors import UndertoneError
+
+logger = logging.getLogger(__name__)
 
 # Extensions per libsndfile major format; only formats this libsndfile build reports are used.
 _FORMAT_EXTENSIONS: dict[str, tuple[str, ...]] = {
@@ -62,8 +77,16 @@ RESERVED_FIELDS = frozenset(
     {"path", "content_hash", "duration", "valence", "arousal", "moods", "mood", "model", "ingested_at"}
 )
 
+# Metadata the vector store can hold: JSON numbers that fit a 64-bit integer or a finite double, and
+# shallow nesting (deep values crash parsers and serializers with a RecursionError further down).
+MAX_METADATA_DEPTH = 8
+INT64_MIN, INT64_MAX = -(2**63), 2**63 - 1
 _INT = re.compile(r"[-+]?(?:0|[1-9][0-9]*)")
 _FLOAT = re.compile(r"[-+]?(?:0|[1-9][0-9]*)?\.[0-9]+(?:[eE][-+]?[0-9]+)?|[-+]?(?:0|[1-9][0-9]*)[eE][-+]?[0-9]+")
+
+
+# (line number, parsed row or why the line is unusable) of a manifest.
+Rows = Iterator[tuple[int, dict[str, Any] | str]]
 
 
 class SourceError(UndertoneError, ValueError):
@@ -145,44 +168,131 @@ def _folder_item(path: str) -> SourceItem:
 
 
 def _iter_manifest(manifest: Path, delimiter: str | None) -> Iterator[SourceItem]:
+    if delimiter is None:
+        return _items_from_rows(manifest, lambda quiet: _jsonl_rows(manifest, quiet))
     # The header is checked now, so a manifest without a path column fails before any work starts.
-    rows = _jsonl_rows(manifest) if delimiter is None else _csv_rows(manifest, delimiter, _csv_header(manifest, delimiter))
-    return _items_from_rows(manifest, rows)
+    columns = _csv_header(manifest, delimiter)
+    return _items_from_rows(manifest, lambda quiet: _csv_rows(manifest, delimiter, columns, quiet))
 
 
-def _items_from_rows(manifest: Path, rows: Iterator[tuple[int, dict[str, Any] | str]]) -> Iterator[SourceItem]:
-    for line, row in rows:
-        where = f"{manifest}:{line}"
-        if isinstance(row, str):
-            yield SourceItem(where, problem=row)
+def _items_from_rows(manifest: Path, read_rows: Callable[[bool], Rows]) -> Iterator[SourceItem]:
+    """Items of a manifest; ``read_rows(quiet)`` reads it once more (a first pass finds each path's last row)."""
+    last_row: dict[str, int] = {}
+    for line, row in read_rows(True):
+        if isinstance(row, dict) and isinstance(row.get(PATH_COLUMN), str) and row[PATH_COLUMN]:
+            last_row[_resolve(manifest, row[PATH_COLUMN])] = line
+    for line, row in read_rows(False):
+        item = _row_item(manifest, line, row)
+        later = last_row.get(item.path, line) if item.problem is None else line
+        if later != line:
+            logger.warning("%s:%d: %s is listed again on line %d; the last row wins", manifest, line, item.path, later)
             continue
-        raw_path = row.pop(PATH_COLUMN, None)
-        if raw_path in (None, ""):
-            yield SourceItem(where, problem=f"row has no '{PATH_COLUMN}'")
-            continue
-        clashes = sorted(RESERVED_FIELDS & row.keys())
-        if clashes:
-            yield SourceItem(where, problem=f"field(s) {clashes} clash with fields Undertone computes; rename them")
-            continue
-        yield SourceItem(str((manifest.parent / str(raw_path)).expanduser().absolute()), row)
+        yield item
+
+
+def _row_item(manifest: Path, line: int, row: dict[str, Any] | str) -> SourceItem:
+    where = f"{manifest}:{line}"
+    if isinstance(row, str):
+        return SourceItem(where, problem=row)
+    raw_path = row.pop(PATH_COLUMN, None)
+    if raw_path in (None, ""):
+        return SourceItem(where, problem=f"row has no '{PATH_COLUMN}'")
+    if not isinstance(raw_path, str):
+        return SourceItem(where, problem=f"'{PATH_COLUMN}' must be text, got {_shorten(json.dumps(raw_path))}")
+    clashes = sorted(RESERVED_FIELDS & row.keys())
+    if clashes:
+        return SourceItem(where, problem=f"field(s) {clashes} clash with fields Undertone computes; rename them")
+    problem = metadata_problem(row)
+    if problem:
+        return SourceItem(where, problem=problem)
+    return SourceItem(_resolve(manifest, raw_path), row)
+
+
+def _resolve(manifest: Path, raw_path: str) -> str:
+    return str((manifest.parent / raw_path).expanduser().absolute())
+
+
+def metadata_problem(metadata: dict[str, Any]) -> str | None:
+    """Why the vector store could not hold ``metadata`` as a payload, or None when it can."""
+    for key, value in metadata.items():
+        problem = _value_problem(value, 1)
+        if problem:
+            return f"field '{_shorten(str(key))}' {problem}"
+    return None
+
+
+def _value_problem(value: Any, depth: int) -> str | None:
+    if isinstance(value, bool) or value is None or isinstance(value, str):
+        return None
+    if isinstance(value, int):
+        return None if INT64_MIN <= value <= INT64_MAX else "is an integer beyond 64 bits; quote it to keep it as text"
+    if isinstance(value, float):
+        return None if math.isfinite(value) else f"is not a finite number ({value}); numbers must be finite"
+    if depth >= MAX_METADATA_DEPTH and isinstance(value, (dict, list)):
+        return f"is nested deeper than {MAX_METADATA_DEPTH} levels"
+    if isinstance(value, dict):
+        items: Iterable[Any] = value.values()
+    elif isinstance(value, list):
+        items = value
+    else:
+        return f"has a value of type {type(value).__name__}"
+    return next((problem for item in items if (problem := _value_problem(item, depth + 1))), None)
+
+
+def _shorten(text: str, limit: int = 60) -> str:
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+def _decoded_lines(handle: io.BufferedReader, manifest: Path, quiet: bool = False) -> Iterator[str]:
+    """Lines of text, each as UTF-8 or else Windows-1252 (see the module docstring); line ends kept."""
+    head = handle.peek(4)[:4]
+    if head.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
+        yield from io.TextIOWrapper(handle, encoding="utf-16", errors="replace", newline="")  # an odd last byte: U+FFFD
+        return
+    fallback: list[int] = []
+    for number, raw in enumerate(handle, start=1):
+        if number == 1 and raw.startswith(codecs.BOM_UTF8):
+            raw = raw[len(codecs.BOM_UTF8):]
+        try:
+            yield raw.decode("utf-8")
+        except UnicodeDecodeError:
+            fallback.append(number)
+            try:
+                yield raw.decode("cp1252")
+            except UnicodeDecodeError:  # 0x81, 0x8D, 0x8F, 0x90, 0x9D: undefined in Windows-1252
+                yield raw.decode("latin-1")
+    if fallback and not quiet:
+        shown = ", ".join(map(str, fallback[:10])) + (" ..." if len(fallback) > 10 else "")
+        logger.warning("%s: line(s) %s are not UTF-8; read as Windows-1252 (save as UTF-8 to be sure)", manifest, shown)
 
 
 def _csv_header(manifest: Path, delimiter: str) -> list[str]:
-    with manifest.open(newline="", encoding="utf-8-sig") as handle:
-        columns = [name.strip() for name in next(csv.reader(handle, delimiter=delimiter), [])]
+    with manifest.open("rb") as handle:
+        try:
+            first = next(csv.reader(_decoded_lines(handle, manifest, quiet=True), delimiter=delimiter), [])
+        except csv.Error as error:
+            raise SourceError(f"{manifest}: the header row cannot be read ({error})") from None
+    columns = [name.strip() for name in first]
     if PATH_COLUMN not in columns:
-        raise SourceError(f"{manifest}: manifest has no '{PATH_COLUMN}' column (columns: {columns})")
+        raise SourceError(f"{manifest}: manifest has no '{PATH_COLUMN}' column (columns: {_shorten(str(columns), 200)})")
     clashes = sorted(RESERVED_FIELDS & set(columns) - {PATH_COLUMN})
     if clashes:
         raise SourceError(f"{manifest}: column(s) {clashes} clash with fields Undertone computes; rename or drop them")
     return columns
 
 
-def _csv_rows(manifest: Path, delimiter: str, columns: list[str]) -> Iterator[tuple[int, dict[str, Any] | str]]:
-    with manifest.open(newline="", encoding="utf-8-sig") as handle:
-        reader = csv.reader(handle, delimiter=delimiter)
+def _csv_rows(manifest: Path, delimiter: str, columns: list[str], quiet: bool) -> Rows:
+    with manifest.open("rb") as handle:
+        reader = csv.reader(_decoded_lines(handle, manifest, quiet), delimiter=delimiter)
         next(reader, None)
-        for cells in reader:
+        while True:
+            try:
+                cells = next(reader)
+            except StopIteration:
+                return
+            except csv.Error as error:  # a cell over the field size limit ...: this row only
+                yield reader.line_num, f"not a valid {'TSV' if delimiter == chr(9) else 'CSV'} row ({error})"
+                continue
             if not any(cell.strip() for cell in cells):
                 continue
             if len(cells) > len(columns):
@@ -193,15 +303,21 @@ def _csv_rows(manifest: Path, delimiter: str, columns: list[str]) -> Iterator[tu
             }
 
 
-def _jsonl_rows(manifest: Path) -> Iterator[tuple[int, dict[str, Any] | str]]:
-    with manifest.open(encoding="utf-8-sig") as handle:
-        for line_number, line in enumerate(handle, start=1):
+def _jsonl_rows(manifest: Path, quiet: bool) -> Rows:
+    with manifest.open("rb") as handle:
+        for line_number, line in enumerate(_decoded_lines(handle, manifest, quiet), start=1):
             if not line.strip():
                 continue
             try:
                 row = json.loads(line)
             except json.JSONDecodeError as error:
                 yield line_number, f"not valid JSON ({error.msg})"
+                continue
+            except RecursionError:
+                yield line_number, "JSON nested too deeply"
+                continue
+            except ValueError as error:  # an integer of more than 4300 digits ...
+                yield line_number, f"not usable JSON ({_shorten(str(error))})"
                 continue
             if not isinstance(row, dict):
                 yield line_number, "not a JSON object"
@@ -210,10 +326,11 @@ def _jsonl_rows(manifest: Path) -> Iterator[tuple[int, dict[str, Any] | str]]:
 
 
 def _typed(cell: str) -> Any:
-    """A CSV cell as int, float or stripped text; '007' and '1,5' stay text."""
+    """A CSV cell as int, float or stripped text; '007', '1,5' and integers beyond 64 bits stay text."""
     text = cell.strip()
     if _INT.fullmatch(text):
-        return int(text)
+        number = int(text) if len(text) < 40 else None
+        return number if number is not None and INT64_MIN <= number <= INT64_MAX else text
     if _FLOAT.fullmatch(text):
         return float(text)
     return text

@@ -1,12 +1,13 @@
 """Undertone core: emotion space, towers, training, evaluation and search.
 
-``from recommender import Recommender`` is the public entry point; it is imported on first use so that
+``from recommender import Recommender`` is the public entry point (``Client`` the same calls against an
+``undertone serve``); both are imported on first use so that
 light modules (settings, audio, emotion) load without torch.
 """
 
 from typing import Any
 
-__all__ = ["Recommender", "EmotionModel", "Settings"]
+__all__ = ["Client", "Recommender", "EmotionModel", "Settings"]
 
 
 def __getattr__(name: str) -> Any:
@@ -14,6 +15,10 @@ def __getattr__(name: str) -> Any:
         from recommender.search import Recommender
 
         return Recommender
+    if name == "Client":
+        from recommender.client import Client
+
+        return Client
     if name == "EmotionModel":
         from recommender.model import EmotionModel
 

@@ -1,8 +1,9 @@
 """Audio loading shared by every part of Undertone.
 
 Anything that reads sound goes through :func:`load_audio`: it decodes with libsndfile (wav, flac,
-ogg/vorbis, opus, mp3 ...), mixes down to mono float32, resamples, and turns every way a file can be
-bad into one typed :class:`AudioError` with a message a user can act on.
+ogg/vorbis, opus, mp3 ...), or with PyAV (:mod:`recommender.video`) the sound track of a video container
+(mp4, mov, mkv, webm), mixes down to mono float32, resamples, and turns every way a file can be bad into
+one typed :class:`AudioError` with a message a user can act on.
 """
 
 from __future__ import annotations
@@ -10,6 +11,8 @@ from __future__ import annotations
 import io
 import math
 import os
+import re
+import stat
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -18,12 +21,14 @@ from typing import BinaryIO
 import numpy as np
 import soundfile as sf
 
+from recommender import video
 from recommender.errors import (
     AudioNotFoundError,
     AudioTooLongError,
     CorruptAudioError,
     EmptyAudioError,
     SilentAudioError,
+    TruncatedAudioError,
     UnreadableAudioError,
 )
 
@@ -34,8 +39,13 @@ AudioSource = str | os.PathLike | bytes | BinaryIO
 # actors average -63 dBFS) while still refusing digital silence, dither and hum-free room tone.
 SILENCE_DBFS = -60.0
 _BLOCK_FRAMES = 1 << 18
+# libsndfile's log line for a RIFF/AIFF data chunk longer than the file: "data : 960000 (should be 191964)".
+_SHORT_DATA_CHUNK = re.compile(r"^\s*(?:data|SSND)\s*:\s*(\d+)\s*\(should be (\d+)\)", re.MULTILINE)
+# Streaming writers (ffmpeg to a pipe) leave the size at its maximum: an unknown length, not a truncation.
+_UNKNOWN_SIZE = 0xFFFFFF00
 
-
+QUERY_SUFFIXES = (".wav", ".flac", ".ogg", ".opus", ".mp3", ".aiff", ".aif") + video.VIDEO_SUFFIXES
+"""File types accepted as a speech query (libsndfile reads more; these are the ones offered in pickers)."""
 
 
 @dataclass(frozen=True)
@@ -48,32 +58,49 @@ class AudioInfo:
     format: str
 
 
-
-def _open(source: AudioSource) -> sf.SoundFile:
+def _check(source: AudioSource) -> None:
+    """Typed errors for what is wrong before any decoder looks at the data."""
     if isinstance(source, (bytes, bytearray)):
         if not source:
             raise EmptyAudioError("no data (0 bytes)", source)
-        source = io.BytesIO(source)
     elif isinstance(source, (str, os.PathLike)):
         path = Path(source)
-        if not path.exists():
-            raise AudioNotFoundError("no such file", source)
-        if path.is_dir():
+        try:
+            info = path.stat()
+        except FileNotFoundError:
+            raise AudioNotFoundError("no such file", source) from None
+        except OSError as error:
+            raise UnreadableAudioError(f"cannot be read ({error.strerror or error})", source) from None
+        if stat.S_ISDIR(info.st_mode):
             raise UnreadableAudioError("is a directory, not an audio file", source)
+        if not stat.S_ISREG(info.st_mode):  # a FIFO would block the read; /dev/zero never ends
+            raise UnreadableAudioError("is not a regular file (a pipe, socket or device)", source)
         if not os.access(path, os.R_OK):
             raise UnreadableAudioError("permission denied", source)
-        if path.stat().st_size == 0:
+        if info.st_size == 0:
             raise EmptyAudioError("empty file (0 bytes)", source)
+
+
+def _open(source: AudioSource) -> sf.SoundFile:
+    if isinstance(source, (bytes, bytearray)):
+        source = io.BytesIO(source)
     try:
         return sf.SoundFile(source)
     except sf.LibsndfileError as error:
-        raise CorruptAudioError(f"not a readable audio file ({error.error_string})", source) from error
+        # libsndfile says "is not a regular file (possibly a pipe?)" of any file whose format it does not know.
+        why = "its content is in no audio format this build decodes" if "possibly a pipe" in error.error_string else error.error_string
+        raise CorruptAudioError(f"not a readable audio file ({why})", source) from error
     except (RuntimeError, TypeError, OSError) as error:
         raise CorruptAudioError(f"not a readable audio file ({error})", source) from error
 
 
 def audio_info(source: AudioSource) -> AudioInfo:
     """Duration, rate and channels from the file header (raises :class:`AudioError`)."""
+    _check(source)
+    if video.is_container(source):
+        with video.open_container(source) as container:
+            stream = video.audio_stream(container, source)
+            return AudioInfo(video.audio_duration(container, stream), stream.rate, stream.channels, container.format.name)
     with _open(source) as handle:
         return AudioInfo(handle.frames / handle.samplerate, handle.samplerate, handle.channels, handle.format)
 
@@ -88,7 +115,7 @@ def load_audio(
     """Decode ``source`` to a mono float32 waveform at ``sample_rate``.
 
     Args:
-        source: A path, the file's bytes, or an open binary file.
+        source: A path, the file's bytes, or an open binary file (audio, or a video with a sound track).
         sample_rate: Rate of the returned waveform.
         max_seconds: Refuse longer audio before decoding it (None: no limit).
         allow_silence: Return digital silence instead of raising :class:`SilentAudioError`.
@@ -96,8 +123,12 @@ def load_audio(
     Raises:
         AudioError: One of its subclasses, saying what is wrong with the input.
     """
+    _check(source)
+    if video.is_container(source):
+        return _load_container(source, sample_rate, max_seconds=max_seconds, allow_silence=allow_silence)
     with _open(source) as handle:
         rate, frames = handle.samplerate, handle.frames
+        _check_container(handle, source)
         if frames <= 0 and handle.seekable():
             raise EmptyAudioError("contains no audio samples", source)
         if max_seconds is not None and frames / rate > max_seconds:
@@ -105,6 +136,7 @@ def load_audio(
                 f"is {frames / rate / 60:.1f} min long; the limit is {max_seconds / 60:.1f} min", source
             )
         blocks = list(_mono_blocks(handle, _BLOCK_FRAMES, source))
+        _check_decoded(handle, source)
     waveform = np.concatenate(blocks) if blocks else np.zeros(0, np.float32)
     return prepare_waveform(waveform, rate, sample_rate, source=source, max_seconds=max_seconds, allow_silence=allow_silence)
 
@@ -118,12 +150,64 @@ def stream_audio(source: AudioSource, sample_rate: int = 16000, *, block_seconds
     Raises:
         AudioError: One of its subclasses, saying what is wrong with the input.
     """
+    _check(source)
+    if video.is_container(source):
+        with video.open_container(source) as container:
+            stream = video.audio_stream(container, source)
+            rate = stream.rate
+            for block in video.decode_audio(container, stream, max(1, int(block_seconds * rate))):
+                yield _checked_resample(block, rate, sample_rate, source)
+        return
     with _open(source) as handle:
         rate = handle.samplerate
         for block in _mono_blocks(handle, max(1, int(block_seconds * rate)), source):
-            if not np.isfinite(block).all():
-                raise CorruptAudioError("contains NaN or infinite samples", source)
-            yield resample(block, rate, sample_rate)
+            yield _checked_resample(block, rate, sample_rate, source)
+
+
+def _checked_resample(block: np.ndarray, rate: int, sample_rate: int, source: AudioSource) -> np.ndarray:
+    if not np.isfinite(block).all():
+        raise CorruptAudioError("contains NaN or infinite samples", source)
+    return resample(block, rate, sample_rate)
+
+
+def _load_container(source: AudioSource, sample_rate: int, *, max_seconds: float | None, allow_silence: bool) -> np.ndarray:
+    """:func:`load_audio` for a video (or other FFmpeg container): its first sound track."""
+    with video.open_container(source) as container:
+        stream = video.audio_stream(container, source)
+        seconds, rate = video.audio_duration(container, stream), stream.rate
+        if max_seconds is not None and seconds > max_seconds:
+            raise AudioTooLongError(f"is {seconds / 60:.1f} min long; the limit is {max_seconds / 60:.1f} min", source)
+        blocks = list(video.decode_audio(container, stream, _BLOCK_FRAMES))
+    waveform = np.concatenate(blocks) if blocks else np.zeros(0, np.float32)
+    return prepare_waveform(waveform, rate, sample_rate, source=source, max_seconds=max_seconds, allow_silence=allow_silence)
+
+
+def _check_container(handle: sf.SoundFile, source: AudioSource) -> None:
+    """Refuse a file its container's log shows to be cut short (an interrupted copy or download).
+
+    A partial track would be indexed with the emotion and duration of its first seconds, so it fails
+    instead; the message says how much is there.
+    """
+    there = f"only {handle.frames / handle.samplerate:.1f} s are there; copy or download it again"
+    log = handle.extra_info
+    if "end-of-stream" in log.lower():  # Ogg (Vorbis, Opus, FLAC): the last page is not the stream's end
+        raise TruncatedAudioError(f"is truncated: the Ogg stream stops before its end ({there})", source)
+    short = _SHORT_DATA_CHUNK.search(log)
+    if short and int(short[2]) < int(short[1]) < _UNKNOWN_SIZE and int(short[1]) - int(short[2]) > int(short[1]) // 100:
+        raise TruncatedAudioError(
+            f"is truncated: its header states {int(short[1])} bytes of audio, the file holds {int(short[2])} ({there})", source
+        )
+
+
+def _check_decoded(handle: sf.SoundFile, source: AudioSource) -> None:
+    """Refuse a file that decoded to less than its header states (MP3 with a Xing/LAME length ...)."""
+    rate, stated = handle.samplerate, handle.frames
+    decoded = handle.tell() if handle.seekable() else None
+    if decoded is not None and stated > 0 and stated - decoded > max(stated / 100, rate / 10):
+        raise TruncatedAudioError(
+            f"is truncated: {decoded / rate:.1f} s of the {stated / rate:.1f} s its header states decode "
+            "(copy or download it again)", source,
+        )
 
 
 def _mono_blocks(handle: sf.SoundFile, frames: int, source: AudioSource) -> Iterator[np.ndarray]:

@@ -11,14 +11,21 @@ that describes it (``ValueError``, ``FileNotFoundError`` ...) so plain ``except`
     ├── ConfigError (ValueError)     a settings file, environment variable or lexicon that cannot be used
     ├── AudioError (ValueError)      a file or buffer that cannot be used as audio; ``reason`` code
     │   ├── AudioNotFoundError, UnreadableAudioError, EmptyAudioError, SilentAudioError, AudioTooLongError
-    │   └── CorruptAudioError
+    │   ├── CorruptAudioError
+    │   │   └── TruncatedAudioError
+    │   └── NoAudioStreamError, NoVideoStreamError (a video without sound, a file without pictures)
     ├── UnknownEmotionError (KeyError)
     ├── CorpusMissingError, ModelNotFoundError (FileNotFoundError)
-    ├── ModelMismatchError (ValueError), EmptyCatalogError (LookupError)
+    ├── ModelMismatchError (ValueError), EmptyCatalogError, UnknownTrackError (LookupError)
     ├── InvalidFilterError (ValueError)
-    └── StoreError (RuntimeError)
-        ├── StoreBusyError
-        └── DimensionMismatchError (also ValueError)
+    ├── NotFoundError (LookupError)      a track or job id the catalog does not know
+    ├── ServiceUnavailableError (ConnectionError)   the database, Redis or a Qdrant server cannot be reached
+    ├── StoreError (RuntimeError)
+    │   ├── StoreBusyError, StoreCorruptError
+    │   └── DimensionMismatchError (also ValueError)
+    └── ServiceError (ConnectionError)   the ``undertone serve`` API cannot be reached or refused the call
+        ├── AuthenticationError          a missing or wrong token
+        └── UploadTooLargeError          a request body over the server's upload limit
 
 Outer layers derive their own from these (``ingest.sources.SourceError``, ``ingest.pipeline.AnalysisError``).
 """
@@ -26,6 +33,7 @@ Outer layers derive their own from these (``ingest.sources.SourceError``, ``inge
 from __future__ import annotations
 
 import os
+import re
 
 
 def _describe(source: object) -> str:
@@ -34,6 +42,13 @@ def _describe(source: object) -> str:
     if isinstance(source, (bytes, bytearray)):
         return f"<{len(source)} bytes>"
     return getattr(source, "name", None) or "<audio buffer>"
+
+
+def error_reason(error: BaseException) -> str:
+    """The short machine-readable code of an error (``search --json`` and the HTTP API): an
+    ``AudioError``'s ``reason``, else the class name in snake case without ``Error``."""
+    reason = getattr(error, "reason", None)
+    return reason or re.sub(r"(?<!^)(?=[A-Z])", "_", type(error).__name__.removesuffix("Error")).lower() or "error"
 
 
 class UndertoneError(Exception):
@@ -82,12 +97,30 @@ class CorruptAudioError(AudioError):
     reason = "corrupt"
 
 
+class TruncatedAudioError(CorruptAudioError):
+    """Shorter than its container says: an interrupted copy or download."""
+
+    reason = "truncated"
+
+
 class SilentAudioError(AudioError):
     reason = "silent"
 
 
 class AudioTooLongError(AudioError):
     reason = "too_long"
+
+
+class NoAudioStreamError(AudioError):
+    """A video (or other container) without a sound track."""
+
+    reason = "no_audio_stream"
+
+
+class NoVideoStreamError(AudioError):
+    """A media file without pictures where a video is needed (shot boundaries, visual cues)."""
+
+    reason = "no_video_stream"
 
 
 class UnknownEmotionError(UndertoneError, KeyError):
@@ -110,8 +143,16 @@ class EmptyCatalogError(UndertoneError, LookupError):
     """The store holds no tracks to recommend."""
 
 
+class UnknownTrackError(UndertoneError, LookupError):
+    """A track id that is not in the catalog."""
+
+
 class InvalidFilterError(UndertoneError, ValueError):
     """A search filter that cannot be understood."""
+
+
+class ServiceUnavailableError(UndertoneError, ConnectionError):
+    """The catalog database, the Redis broker or a Qdrant server cannot be reached (worth retrying later)."""
 
 
 class StoreError(UndertoneError, RuntimeError):
@@ -122,5 +163,25 @@ class StoreBusyError(StoreError):
     """Another process owns the embedded store."""
 
 
+class StoreCorruptError(StoreError):
+    """The embedded store's files cannot be read; ``undertone catalog --repair`` rebuilds them from the catalog."""
+
+
 class DimensionMismatchError(StoreError, ValueError):
     """A vector's size differs from the collection's."""
+
+
+class NotFoundError(UndertoneError, LookupError):
+    """A track or ingestion job id that the catalog does not know."""
+
+
+class ServiceError(UndertoneError, ConnectionError):
+    """The ``undertone serve`` API cannot be reached, or answered with something other than a result."""
+
+
+class AuthenticationError(ServiceError):
+    """The server wants a token (``--token`` / ``UNDERTONE_TOKEN``) and got none or a wrong one."""
+
+
+class UploadTooLargeError(ServiceError):
+    """A request body larger than the server accepts (``Settings.max_upload_mb``)."""

@@ -7,6 +7,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from recommender.model import Analysis
+from recommender.visual import explain_visual
 
 
 def payload_va(payload: Mapping[str, Any]) -> tuple[float, float]:
@@ -48,4 +49,4 @@ def explain(analysis: Analysis, payload: Mapping[str, Any], parts: Mapping[str, 
     numbers = f"cosine {parts['cosine']:.2f}"
     if parts.get("va_similarity") is not None:
         numbers += f", VA match {parts['va_similarity']:.2f}"
-    return f"{query} -> {track}; {numbers}"
+    return f"{query} -> {track}; {numbers}{explain_visual(analysis.visual)}"

@@ -134,6 +134,8 @@ class Analysis:
         arousal: 0-1.
         emotions: Label -> probability, best first (speech labels for queries, moods for music).
         duration: Seconds of audio analysed (None for text, word and VA queries).
+        visual: For a video query, what the picture showed and the weight it was fused at
+            (:mod:`recommender.visual`); None otherwise.
     """
 
     embedding: np.ndarray
@@ -141,6 +143,7 @@ class Analysis:
     arousal: float
     emotions: dict[str, float]
     duration: float | None = None
+    visual: dict[str, Any] | None = None
 
 
 class EmotionModel:

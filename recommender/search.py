@@ -28,11 +28,13 @@ import numpy as np
 from recommender.audio import load_audio, prepare_waveform
 from recommender.emotion import va_similarity
 from recommender.errors import EmptyCatalogError, ModelMismatchError, UsageError
+from recommender.examples import DEFAULT_BETA, ExampleInput, annotate, example_query, resolve_example
 from recommender.explain import explain, payload_va
 from recommender.model import Analysis, EmotionModel
 from recommender.settings import Settings
 from recommender.store import Hit, VectorStore, Where, open_vector_store
 from recommender.towers.base import torch_threads
+from recommender.visual import check_weight, fuse_visual, picture_cues
 
 logger = logging.getLogger(__name__)
 
@@ -74,7 +76,8 @@ class Result:
         valence: The track's predicted valence (None when not stored).
         arousal: The track's predicted arousal.
         payload: Everything stored with the track (metadata, moods, model fingerprint ...).
-        parts: Score components: ``cosine``, ``va_similarity``, ``alpha``.
+        parts: Score components: ``cosine``, ``va_similarity``, ``alpha`` (and for example queries the
+            cosine to each ``liked`` and ``unliked`` example).
         why: One human sentence explaining the match.
     """
 
@@ -84,7 +87,7 @@ class Result:
     valence: float | None
     arousal: float | None
     payload: dict[str, Any]
-    parts: dict[str, float | None]
+    parts: dict[str, Any]
     why: str
 
     def to_dict(self) -> dict[str, Any]:
@@ -97,6 +100,16 @@ class Result:
         record["why"] = self.why
         return record
 
+    @classmethod
+    def from_dict(cls, record: dict[str, Any]) -> Result:
+        """The result back from its :meth:`to_dict` form (what the HTTP API sends)."""
+        payload = {key: value for key, value in record.items() if key not in ("track_id", "score", "parts", "why") and value is not None}
+        return cls(
+            track_id=record["track_id"], path=record.get("path"), score=float(record["score"]),
+            valence=record.get("valence"), arousal=record.get("arousal"), payload=payload,
+            parts=dict(record.get("parts") or {}), why=record.get("why", ""),
+        )
+
 
 @dataclass
 class SearchResponse:
@@ -106,14 +119,12 @@ class SearchResponse:
     results: list[Result] = field(default_factory=list)
 
     def to_dict(self, query: str | None = None) -> dict[str, Any]:
-        """The ``undertone search --json`` object (``query`` is how the user wrote it)."""
-        return {
-            "query": query,
-            "emotion": dict(self.query.emotions),
-            "valence": self.query.valence,
-            "arousal": self.query.arousal,
-            "results": [result.to_dict() for result in self.results],
-        }
+        """The ``undertone search --json`` object (``query`` is how the user wrote it; ``visual`` for video queries)."""
+        record = {"query": query, "emotion": dict(self.query.emotions), "valence": self.query.valence, "arousal": self.query.arousal}
+        if self.query.visual is not None:
+            record["visual"] = dict(self.query.visual)
+        record["results"] = [result.to_dict() for result in self.results]
+        return record
 
 
 class Recommender:
@@ -238,6 +249,7 @@ class Recommender:
         per_artist: int | None = None,
         sample_rate: int | None = None,
         timings: dict[str, float] | None = None,
+        visual_weight: float | None = None,
     ) -> SearchResponse:
         """Tracks whose emotion matches the query, best first.
 
@@ -253,6 +265,8 @@ class Recommender:
             sample_rate: Rate of a waveform array given as ``speech``.
             timings: When given, receives the seconds spent in each stage: ``decode``, ``analyze``
                 (towers + heads), ``search`` (vector store) and ``rerank``.
+            visual_weight: For a video: also watch it (:mod:`recommender.visual`) and fuse the picture's
+                emotion at this weight (0 = shown in the explanation, not used). None: listen only.
 
         Raises:
             AudioError: The speech cannot be used (missing, not audio, silent, too long).
@@ -261,17 +275,57 @@ class Recommender:
             ValueError: No query, several kinds of query, out-of-range ``va``/``k``/``rerank``.
         """
         self._check_single_kind(speech=speech, text=text, emotion=emotion, va=va)
+        if visual_weight is not None:
+            check_weight(visual_weight)
+            if speech is None or isinstance(speech, np.ndarray):
+                raise UsageError("visual_weight needs a video query (a file, its bytes or an open file)")
         clock = _Stopwatch(timings)
         if speech is not None:
             waveform, rate = self.decode(speech, sample_rate=sample_rate)
             clock.lap("decode")
             with torch_threads(self.config.analysis_threads):
                 analysis = self.model.analyze_speech(waveform, rate, transcript=text)
+                if visual_weight is not None:
+                    analysis = fuse_visual(self.model, analysis, picture_cues(speech), visual_weight)
         else:
             analysis = self.query_analysis(text=text, emotion=emotion, va=va)
         clock.lap("analyze")
         kind = "speech" if speech is not None else "text" if text is not None else "word" if emotion is not None else "VA point"
         results = self.recommend(analysis, k=k, where=where, rerank=rerank, per_artist=per_artist, query_kind=kind, timings=timings)
+        return SearchResponse(analysis, results)
+
+    def similar(
+        self,
+        like: ExampleInput | Sequence[ExampleInput],
+        unlike: ExampleInput | Sequence[ExampleInput] = (),
+        *,
+        k: int = 10,
+        where: Where | None = None,
+        rerank: float | None = None,
+        per_artist: int | None = None,
+        beta: float = DEFAULT_BETA,
+    ) -> SearchResponse:
+        """More like this: tracks close to the ``like`` examples and away from the ``unlike`` ones.
+
+        Args:
+            like: Catalog track ids and/or music files (paths, bytes, binary files); one or a list.
+            unlike: The same, for music the results should not resemble.
+            k, where, rerank, per_artist: As in :meth:`search`.
+            beta: Weight of the unliked examples (see :mod:`recommender.examples`).
+
+        Raises:
+            UnknownTrackError: A track id that is not in the catalog.
+            AudioError: A file that cannot be used as music.
+            UsageError: No liked example, or examples that cancel out.
+        """
+        limit = self.settings.max_track_seconds
+        with torch_threads(self.config.analysis_threads):
+            liked = [resolve_example(self.model, self.store, example, max_seconds=limit) for example in _examples(like)]
+            unliked = [resolve_example(self.model, self.store, example, max_seconds=limit) for example in _examples(unlike)]
+        analysis = example_query(liked, unliked, beta)
+        exclude = {example.track_id for example in liked + unliked if example.track_id}
+        results = self.recommend(analysis, k=k, where=where, rerank=rerank, per_artist=per_artist, exclude=exclude, query_kind="examples")
+        annotate(results, self.store, analysis, liked, unliked)
         return SearchResponse(analysis, results)
 
     def recommend(
@@ -357,6 +411,10 @@ def _check_alpha(alpha: float) -> float:
     if not 0.0 <= float(alpha) <= 1.0:
         raise UsageError(f"rerank alpha must be within [0, 1], got {alpha}")
     return float(alpha)
+
+
+def _examples(given: ExampleInput | Sequence[ExampleInput]) -> list[ExampleInput]:
+    return [given] if isinstance(given, (str, os.PathLike, bytes, bytearray)) or hasattr(given, "read") else list(given)
 
 
 def _va_pair(va: Sequence[float]) -> tuple[float, float]:

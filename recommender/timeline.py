@@ -2,16 +2,18 @@
 
 1. **Decode in chunks.** The file is read ``chunk_seconds`` at a time and resampled to 16 kHz, so an
    hours-long recording never sits in memory whole.
-2. **Segment at pauses.** Silero VAD finds speech; consecutive speech runs are joined into segments of
-   about ``segment_seconds`` (cut at pauses; never longer than ``max_segment_seconds``, unbroken speech
-   is split). The unfinished tail of a chunk is carried into the next one, so segments do not break
-   at chunk edges.
+2. **Segment at pauses** (:mod:`recommender.segments`). Silero VAD finds speech; consecutive speech runs
+   are joined into segments of about ``segment_seconds`` (cut at pauses; never longer than
+   ``max_segment_seconds``, unbroken speech is split). The unfinished tail of a chunk is carried into the
+   next one, so segments do not break at chunk edges.
 3. **Analyse each segment** with the emotion model (embedding, valence, arousal, emotions).
 4. **Smooth** VA over time (Gaussian, ``smoothing_seconds``): single sentences flicker, the mood of a
    passage does not.
 5. **Group into cues**: the least-cost partition into passages of stable smoothed VA, each at least
    ``min_cue_seconds`` long (dynamic programming; see :func:`group_cues`).
-6. **Propose a track per cue** with :meth:`Recommender.recommend`, not reusing a track while unused
+6. **Start cues on cuts** (videos): each cue boundary moves to the nearest shot boundary within
+   ``snap_seconds`` (:mod:`recommender.shots`), so the music changes where the picture does.
+7. **Propose a track per cue** with :meth:`Recommender.recommend`, not reusing a track while unused
    ones remain.
 """
 
@@ -19,23 +21,25 @@ from __future__ import annotations
 
 import math
 import os
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from fractions import Fraction
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from recommender.audio import audio_info, stream_audio
-from recommender.errors import AudioTooLongError, SilentAudioError
+from recommender.audio import audio_info
+from recommender.errors import AudioTooLongError, SilentAudioError, UsageError
 from recommender.explain import describe_va
 from recommender.model import Analysis
 from recommender.search import Recommender, Result
+from recommender.segments import VAD_SAMPLE_RATE, speech_segments
+from recommender.shots import ShotConfig, detect_cuts, scan_video, snap_boundaries
 from recommender.store import Where
 from recommender.towers.base import torch_threads
-from recommender.towers.speech_features import SilenceTrimmer, SileroVAD
-
-VAD_SAMPLE_RATE = 16000
+from recommender.video import container_info, is_container
+from recommender.visual import fuse_visual, visual_cues
 
 
 @dataclass(frozen=True)
@@ -54,6 +58,9 @@ class TimelineConfig:
         chunk_seconds: Audio decoded at a time (bounds memory).
         max_seconds: Longest input accepted.
         alternatives: Runner-up tracks listed per cue.
+        snap_seconds: How far a cue boundary may move to start on a shot boundary (videos).
+        visual_weight: Weight of the picture's emotion in each cue of a video (:mod:`recommender.visual`).
+        shots: When a change of picture counts as a cut.
     """
 
     segment_seconds: float = 10.0
@@ -67,12 +74,49 @@ class TimelineConfig:
     chunk_seconds: float = 300.0
     max_seconds: float = 12 * 3600.0
     alternatives: int = 2
+    snap_seconds: float = 10.0
+    visual_weight: float = 0.0
+    shots: ShotConfig = field(default_factory=ShotConfig)
+
+    @classmethod
+    def from_options(
+        cls,
+        segment_seconds: float = 10.0,
+        min_cue_seconds: float = 60.0,
+        smoothing_seconds: float = 20.0,
+        change_threshold: float = 0.15,
+        alternatives: int = 2,
+        snap_seconds: float = 10.0,
+        visual_weight: float = 0.0,
+    ) -> TimelineConfig:
+        """The config of ``undertone timeline``'s options (segment bounds and chunking follow ``segment_seconds``).
+
+        Raises:
+            UsageError: Values that cannot work together.
+        """
+        try:
+            return cls(
+                segment_seconds=segment_seconds,
+                min_segment_seconds=min(2.0, segment_seconds),
+                max_segment_seconds=2 * segment_seconds,
+                smoothing_seconds=smoothing_seconds,
+                change_threshold=change_threshold,
+                min_cue_seconds=min_cue_seconds,
+                chunk_seconds=max(300.0, 4 * segment_seconds),
+                alternatives=max(0, alternatives),
+                snap_seconds=max(0.0, snap_seconds),
+                visual_weight=visual_weight,
+            )
+        except ValueError as error:
+            raise UsageError(str(error)) from error
 
     def __post_init__(self) -> None:
         if not 0 < self.min_segment_seconds <= self.segment_seconds <= self.max_segment_seconds:
             raise ValueError("need 0 < min_segment_seconds <= segment_seconds <= max_segment_seconds")
         if self.chunk_seconds < 2 * self.max_segment_seconds:
             raise ValueError("chunk_seconds must be at least twice max_segment_seconds")
+        if not 0.0 <= self.visual_weight <= 1.0:
+            raise ValueError("visual_weight must be within [0, 1]")
 
 
 @dataclass
@@ -113,14 +157,15 @@ class Cue:
     track: Result | None = None
     alternatives: list[Result] = field(default_factory=list)
     repeated: bool = False
+    on_cut: bool = False
 
     def to_dict(self) -> dict[str, Any]:
         return {
             "cue": self.index, "start": round(self.start, 3), "end": round(self.end, 3),
-            "valence": self.analysis.valence, "arousal": self.analysis.arousal, "emotion": self.analysis.emotions,
+            "valence": self.analysis.valence, "arousal": self.analysis.arousal, "emotion": self.analysis.emotions, "visual": self.analysis.visual,
             "segments": len(self.segments),
             "track": self.track.to_dict() if self.track else None,
-            "repeated": self.repeated,
+            "repeated": self.repeated, "on_cut": self.on_cut,
             "alternatives": [result.to_dict() for result in self.alternatives],
         }
 
@@ -133,17 +178,41 @@ class Timeline:
     duration: float
     segments: list[Segment]
     cues: list[Cue]
+    frame_rate: Fraction | None = None  # of the video; None for audio
+    cuts: list[float] = field(default_factory=list)  # shot boundaries of the video, seconds
 
     def to_dict(self) -> dict[str, Any]:
         return {
             "source": self.source, "duration": round(self.duration, 3),
+            "frame_rate": str(self.frame_rate) if self.frame_rate else None, "cuts": [round(cut, 3) for cut in self.cuts],
             "cues": [cue.to_dict() for cue in self.cues],
             "segments": [segment.to_dict() for segment in self.segments],
         }
 
+    @classmethod
+    def from_dict(cls, record: dict[str, Any]) -> Timeline:
+        """The timeline back from its :meth:`to_dict` form (what the HTTP API sends; embeddings are not sent)."""
+        none = np.zeros(0, np.float32)
+        segments = [
+            Segment(s["start"], s["end"], none, s["valence"], s["arousal"], dict(s["emotions"]), s["smoothed_valence"], s["smoothed_arousal"])
+            for s in record["segments"]
+        ]
+        cues = [
+            Cue(
+                c["cue"], c["start"], c["end"], Analysis(none, c["valence"], c["arousal"], dict(c["emotion"]), visual=c.get("visual")),
+                [s for s in segments if c["start"] <= s.start < c["end"]],
+                Result.from_dict(c["track"]) if c["track"] else None,
+                [Result.from_dict(a) for a in c["alternatives"]], c["repeated"], c.get("on_cut", False),
+            )
+            for c in record["cues"]
+        ]
+        frame_rate = Fraction(record["frame_rate"]) if record.get("frame_rate") else None
+        return cls(record["source"], record["duration"], segments, cues, frame_rate, list(record.get("cuts", [])))
+
     def to_text(self) -> str:
         """The cue sheet as a table."""
-        lines = [f"{self.source}: {format_time(self.duration)}, {len(self.segments)} speech segments, {len(self.cues)} cues", ""]
+        shots = f", {len(self.cuts) + 1} shots" if self.frame_rate else ""
+        lines = [f"{self.source}: {format_time(self.duration)}, {len(self.segments)} speech segments{shots}, {len(self.cues)} cues", ""]
         lines.append(f"{'CUE':>3}  {'START':>8}  {'END':>8}  {'HEARD':<34}  TRACK")
         for cue in self.cues:
             top = next(iter(cue.analysis.emotions), "?")
@@ -185,7 +254,7 @@ def build_timeline(
 
     Args:
         recommender: Model + catalog.
-        source: Path of the recording.
+        source: Path of the recording (audio, or a video: then cues start on its shot boundaries).
         config: Segmentation and grouping parameters.
         where: Payload filter for proposed tracks.
         rerank: Re-ranking ``alpha`` (None: the recommender's default).
@@ -199,8 +268,19 @@ def build_timeline(
     segments, duration = analyse_segments(recommender, source, config, progress=progress)
     smooth(segments, config.smoothing_seconds)
     cues = group_cues(segments, duration, config)
+    frame_rate = container_info(source).frame_rate if is_container(source) else None
+    stats = scan_video(source) if frame_rate else None
+    cuts = detect_cuts(stats, config.shots) if stats is not None else []
+    if stats is not None:
+        cues[0].on_cut = True  # the first shot starts with the video
+        for cue, (start, on_cut) in zip(cues[1:], snap_boundaries([cue.start for cue in cues[1:]], cuts, config.snap_seconds)):
+            cue.start, cue.on_cut = start, on_cut
+        for cue, following in zip(cues, cues[1:]):
+            cue.end = following.start
+        for cue in cues:
+            cue.analysis = fuse_visual(recommender.model, cue.analysis, visual_cues(stats, cuts, cue.start, cue.end), config.visual_weight)
     assign_tracks(recommender, cues, alternatives=config.alternatives, where=where, rerank=rerank, per_artist=per_artist)
-    return Timeline(str(source), duration, segments, cues)
+    return Timeline(str(source), duration, segments, cues, frame_rate, cuts)
 
 
 def analyse_segments(
@@ -223,90 +303,6 @@ def analyse_segments(
     if not segments:
         raise SilentAudioError("no speech found (voice activity detection heard none)", source)
     return segments, info.duration
-
-
-def speech_segments(
-    source: str | os.PathLike,
-    config: TimelineConfig,
-    *,
-    progress: Callable[[float, float], None] | None = None,
-    total: float | None = None,
-) -> Iterator[tuple[float, np.ndarray]]:
-    """``(start seconds, 16 kHz waveform)`` of each speech segment, decoding chunk by chunk."""
-    buffer = np.zeros(0, np.float32)
-    buffer_start = 0  # absolute sample index (16 kHz) of buffer[0]
-    chunks = stream_audio(source, VAD_SAMPLE_RATE, block_seconds=config.chunk_seconds)
-    chunk = next(chunks, None)
-    while chunk is not None:
-        following = next(chunks, None)
-        buffer = np.concatenate([buffer, chunk])
-        last = following is None
-        spans = plan_segments(detect_speech(buffer, config), config)
-        # The last span may continue in the next chunk: keep its audio (and everything after) for then.
-        finished = spans if last else spans[:-1]
-        for start, end in finished:
-            yield (buffer_start + start) / VAD_SAMPLE_RATE, buffer[start:end]
-        keep_from = buffer.size if last else (spans[-1][0] if spans else max(0, buffer.size - VAD_SAMPLE_RATE))
-        buffer, buffer_start = buffer[keep_from:].copy(), buffer_start + keep_from
-        if progress is not None:
-            progress((buffer_start + buffer.size) / VAD_SAMPLE_RATE, total or math.nan)
-        chunk = following
-
-
-def detect_speech(waveform: np.ndarray, config: TimelineConfig) -> list[tuple[int, int]]:
-    """Speech runs ``(start, end)`` in samples of a 16 kHz waveform: silero-vad's rules on the speech tower's VAD."""
-    if waveform.size < SileroVAD.CHUNK:
-        return []
-    import torch
-
-    vad = SilenceTrimmer.vad()  # loads silero_vad first, which keeps the import below from resetting torch's threads
-    from silero_vad import get_speech_timestamps_from_probs
-
-    with torch.inference_mode():
-        probabilities = vad(torch.from_numpy(np.ascontiguousarray(waveform)))
-    runs = get_speech_timestamps_from_probs(
-        probabilities.tolist(),
-        sampling_rate=VAD_SAMPLE_RATE,
-        threshold=config.vad_threshold,
-        min_silence_duration_ms=int(config.min_pause_seconds * 1000),
-        audio_length_samples=waveform.size,
-    )
-    return [(int(run["start"]), int(run["end"])) for run in runs]
-
-
-def plan_segments(runs: Sequence[tuple[int, int]], config: TimelineConfig, rate: int = VAD_SAMPLE_RATE) -> list[tuple[int, int]]:
-    """Join speech runs into segments of about ``segment_seconds``, cutting at pauses.
-
-    A run joins the current segment while the segment stays within ``segment_seconds``; runs longer than
-    ``max_segment_seconds`` are split into ``segment_seconds`` pieces; a segment shorter than
-    ``min_segment_seconds`` joins the previous one when the result stays within ``max_segment_seconds``
-    (else it is dropped: too short to judge on its own).
-    """
-    target, longest, shortest = (int(s * rate) for s in (config.segment_seconds, config.max_segment_seconds, config.min_segment_seconds))
-    pieces: list[tuple[int, int]] = []
-    for start, end in runs:
-        if end - start > longest:
-            pieces.extend((s, min(s + target, end)) for s in range(start, end, target))
-        else:
-            pieces.append((start, end))
-    segments: list[tuple[int, int]] = []
-    current: tuple[int, int] | None = None
-    for start, end in pieces:
-        if current is not None and end - current[0] <= target:
-            current = (current[0], end)
-            continue
-        if current is not None:
-            segments.append(current)
-        current = (start, end)
-    if current is not None:
-        segments.append(current)
-    merged: list[tuple[int, int]] = []
-    for start, end in segments:
-        if end - start >= shortest:
-            merged.append((start, end))
-        elif merged and end - merged[-1][0] <= longest:
-            merged[-1] = (merged[-1][0], end)
-    return merged
 
 
 def smooth(segments: list[Segment], sigma_seconds: float) -> None:

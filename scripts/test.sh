@@ -1,12 +1,13 @@
 #!/usr/bin/env bash
 # Install everything the test suite needs on a fresh Debian machine, check the code, then run the tests.
-#   system: chromium + chromedriver (browser test), docker-compose (checks docker-compose.yml offline; no engine needed)
+#   system: chromium + chromedriver (browser test), docker-compose (checks docker-compose.yml offline; no engine needed),
+#           ffmpeg (generates the test videos)
 #   python: a venv in .venv with the package and its dev extra
 #   checks: ruff (lint + import order), import-linter (layers point down), docker-compose config
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-system_packages=(chromium chromium-driver docker-compose)
+system_packages=(chromium chromium-driver docker-compose ffmpeg)
 missing=()
 for package in "${system_packages[@]}"; do
     dpkg -s "$package" >/dev/null 2>&1 || missing+=("$package")

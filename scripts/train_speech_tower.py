@@ -1,20 +1,24 @@
 """Train the builtin speech tower (an 8-class RAVDESS emotion encoder) and write its shipped weights.
 
-Reproduce the shipped weights (a few minutes on 2 cores; features are cached under
-~/.cache/undertone/speech_features):
+Reproduce the shipped weights (features are cached under ~/.cache/undertone/speech_features, and so
+are the cross-validation results, so candidates can be cross-validated in separate runs):
 
-    .venv/bin/python scripts/train_speech_tower.py --data-dir ../shared/data
+    .venv/bin/python scripts/train_speech_tower.py --candidates stats-mlp stats-mlp-balanced
+
+(``speech_builtin.json`` records the exact command; ``--cv-only --candidates ...`` cross-validates more
+candidates without shipping, ``--ravdess-only`` ships the old recipe trained on RAVDESS alone.)
 
 What it does:
-1. Every RAVDESS clip goes through the tower's own front end (Silero VAD trim + descriptors), clean and
-   as ``--variants`` augmented copies: additive noise (white/pink/brown, speech-shaped modulated
-   noise, mains hum) at 0-30 dB SNR, gain and clipping, speed perturbation (+-10 %, shifting pitch
-   and tempo), synthetic reverberation, microphone colouring (tilt + bump EQ), telephone/low-pass
-   band limits, padding with noise that the VAD must trim. Seeds are fixed per clip and copy.
-2. Candidate architectures are compared by leave-2-actors-out cross-validation inside the train
-   actors 01-08 (folds 01+02, 03+04, 05+06, 07+08: one male and one female actor each).
-3. The winner is trained on all train actors and evaluated once on the unseen dev actors 09-10
-   (clean, and over all augmented copies of the dev clips); weights go to
+1. Every RAVDESS and nEMO clip goes through the tower's own front end (Silero VAD trim + descriptors),
+   clean and as ``--variants`` augmented copies (``speech_augment.py``); seeds are fixed per file.
+2. Candidates are compared under the speaker-independent protocol of ``speech_protocol.py``:
+   leave-actors-out CV over the non-dev folds 0-3 of both corpora (nEMO labels mapped to RAVDESS
+   words) over ``--seeds`` seeds, beside the old recipe (the statistics MLP trained on each corpus
+   alone) on the same folds, plus cross-corpus scores.
+3. The candidate with the best mean CV accuracy over both corpora is trained on folds 0-3 of both
+   corpora, shipped only if that mean beats the old recipe's (one model, RAVDESS only, scored on both
+   corpora: one tower serves every voice), and scored once on the dev fold 4
+   (RAVDESS actors 09, 10, 19, 20 and one nEMO speaker); weights go to
    ``recommender/weights/speech_builtin.safetensors`` with a JSON of architecture, feature
    normalisation, labels, training data and metrics.
 """
@@ -27,119 +31,41 @@ import hashlib
 import inspect
 import json
 import math
+import shlex
+import sys
 import time
+from collections.abc import Callable
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
+import speech_augment
 import torch
-import torchaudio.functional as AF
 from safetensors.torch import save_file
+from speech_augment import AugmentConfig
+from speech_protocol import (
+    CORPUS_CLASSES,
+    CV_FOLDS,
+    LABELS,
+    Fit,
+    Predict,
+    SpeechSet,
+    confusion,
+    cross_corpus,
+    cross_validate,
+    decide,
+    format_row,
+    scores,
+    va_scores,
+)
 from torch import nn
 
 from recommender.audio import load_audio
-from recommender.data import LabelledClip, load_ravdess
-from recommender.emotion import LABEL_SETS
+from recommender.data import LabelledClip, load_corpus
 from recommender.towers import speech_features
 from recommender.towers.speech_builtin import WEIGHTS_DIR, SpeechEmotionNet, SpeechNetConfig, pad_sequences
 from recommender.towers.speech_features import SAMPLE_RATE, FeatureConfig, SilenceTrimmer, SpeechFeatureExtractor
-
-LABELS = LABEL_SETS["ravdess"]
-CV_FOLDS = ((1, 2), (3, 4), (5, 6), (7, 8))
-
-
-# --------------------------------------------------------------------------------------------------
-# Augmentation
-
-
-@dataclass(frozen=True)
-class AugmentConfig:
-    """Probabilities and ranges of the training augmentations."""
-
-    p_speed: float = 0.4
-    speed_rates: tuple[int, ...] = (17600, 16800, 15200, 14400)  # resample 16 kHz -> rate, play at 16 kHz
-    p_reverb: float = 0.3
-    rt60_seconds: tuple[float, float] = (0.2, 0.9)
-    p_equalise: float = 0.4
-    tilt_db_per_octave: tuple[float, float] = (-3.0, 3.0)
-    bump_db: tuple[float, float] = (-6.0, 6.0)
-    p_band_limit: float = 0.25
-    p_pad: float = 0.3
-    pad_seconds: tuple[float, float] = (0.2, 1.0)
-    p_noise: float = 0.75
-    snr_db: tuple[float, float] = (0.0, 30.0)
-    gain_db: tuple[float, float] = (-12.0, 12.0)
-    p_clip: float = 0.1
-
-
-def augment(waveform: torch.Tensor, rng: np.random.Generator, cfg: AugmentConfig) -> torch.Tensor:
-    """One random real-world corruption of a clean 16 kHz clip."""
-    x = waveform
-    if rng.random() < cfg.p_speed:
-        x = AF.resample(x, SAMPLE_RATE, int(rng.choice(cfg.speed_rates)))
-    if rng.random() < cfg.p_reverb:
-        x = _reverberate(x, rng, cfg)
-    if rng.random() < cfg.p_equalise:
-        x = _equalise(x, rng, cfg)
-    if rng.random() < cfg.p_band_limit:
-        x = AF.highpass_biquad(x, SAMPLE_RATE, 300.0) if rng.random() < 0.5 else x
-        x = AF.lowpass_biquad(x, SAMPLE_RATE, float(rng.choice([3400.0, 4000.0, 5500.0])))
-    speech_power = float(x.square().mean()) + 1e-12
-    if rng.random() < cfg.p_pad:
-        lead, tail = (int(rng.uniform(*cfg.pad_seconds) * SAMPLE_RATE) for _ in range(2))
-        x = torch.nn.functional.pad(x, (lead, tail))
-    if rng.random() < cfg.p_noise:
-        noise = _noise(x, rng)
-        snr = rng.uniform(*cfg.snr_db)
-        x = x + noise * math.sqrt(speech_power / (float(noise.square().mean()) + 1e-12) / 10 ** (snr / 10))
-    x = x * 10 ** (rng.uniform(*cfg.gain_db) / 20)
-    peak = float(x.abs().max())
-    if rng.random() < cfg.p_clip:
-        x = x.clamp(-0.3 * peak, 0.3 * peak)
-    elif peak > 1.0:
-        x = x / peak
-    return x.contiguous()
-
-
-def _reverberate(x: torch.Tensor, rng: np.random.Generator, cfg: AugmentConfig) -> torch.Tensor:
-    rt60 = rng.uniform(*cfg.rt60_seconds)
-    t = torch.arange(int(rt60 * SAMPLE_RATE)) / SAMPLE_RATE
-    tail = torch.from_numpy(rng.standard_normal(t.numel()).astype(np.float32)) * torch.exp(-6.9 * t / rt60)
-    rir = tail * 10 ** (-rng.uniform(0, 15) / 20) / tail.norm()  # direct-to-reverberant 0-15 dB
-    rir[0] = 1.0
-    wet = AF.fftconvolve(x, rir)
-    return wet * (x.norm() / wet.norm().clamp_min(1e-8))
-
-
-def _equalise(x: torch.Tensor, rng: np.random.Generator, cfg: AugmentConfig) -> torch.Tensor:
-    """A microphone/room colouring: a spectral tilt plus one octave-wide bump or notch."""
-    octaves = torch.log2(torch.fft.rfftfreq(x.numel(), 1 / SAMPLE_RATE).clamp_min(50.0) / 1000)
-    centre = math.log2(rng.uniform(200.0, 4000.0) / 1000)
-    gain_db = rng.uniform(*cfg.tilt_db_per_octave) * octaves
-    gain_db = gain_db + rng.uniform(*cfg.bump_db) * torch.exp(-0.5 * ((octaves - centre) / 0.5) ** 2)
-    coloured = torch.fft.irfft(torch.fft.rfft(x) * 10 ** (gain_db / 20), x.numel())
-    return coloured * (x.norm() / coloured.norm().clamp_min(1e-8))
-
-
-def _noise(x: torch.Tensor, rng: np.random.Generator) -> torch.Tensor:
-    n = x.numel()
-    kind = rng.choice(["white", "pink", "brown", "speech_shaped", "hum"])
-    if kind == "hum":
-        t = torch.arange(n) / SAMPLE_RATE
-        base = float(rng.choice([50.0, 60.0]))
-        return sum(torch.sin(2 * math.pi * base * k * t + rng.uniform(0, 2 * math.pi)) / k for k in range(1, 6))
-    phases = torch.from_numpy(rng.uniform(0, 2 * math.pi, n // 2 + 1).astype(np.float32))
-    if kind == "speech_shaped":
-        # The clip's own long-term spectrum with random phase, amplitude-modulated at a syllabic rate.
-        magnitude = torch.fft.rfft(x).abs()
-        noise = torch.fft.irfft(magnitude * torch.exp(1j * phases), n)
-        t = torch.arange(n) / SAMPLE_RATE
-        return noise * (1 + 0.8 * torch.sin(2 * math.pi * rng.uniform(2, 6) * t + rng.uniform(0, 2 * math.pi)))
-    exponent = {"white": 0.0, "pink": 0.5, "brown": 1.0}[kind]
-    freqs = torch.linspace(1.0, SAMPLE_RATE / 2, n // 2 + 1)
-    return torch.fft.irfft(freqs.pow(-exponent) * torch.exp(1j * phases), n)
-
 
 # --------------------------------------------------------------------------------------------------
 # Features (cached)
@@ -159,23 +85,29 @@ def cache_key(variants: int, augment_cfg: AugmentConfig, feature_cfg: FeatureCon
     parts = (
         speech_features.SileroVAD, SilenceTrimmer, speech_features.TrimConfig, FeatureConfig, extractor.__init__,
         extractor.frames, extractor.pitch, extractor._spectral_shape, speech_features._median_filter,
-        augment, _reverberate, _equalise, _noise,
+        speech_augment.augment, speech_augment._band_limit, speech_augment._reverberate, speech_augment._equalise,
+        speech_augment._noise, _clip_seed,
     )
     source = "".join(inspect.getsource(part) for part in parts)
     blob = json.dumps([variants, dataclasses.asdict(augment_cfg), dataclasses.asdict(feature_cfg), source], default=str)
     return hashlib.sha256(blob.encode()).hexdigest()[:16]
 
 
-def _extract(job: tuple[str, int, int, AugmentConfig, FeatureConfig]) -> list[np.ndarray]:
-    path, clip_seed, variants, augment_cfg, feature_cfg = job
+def _clip_seed(path: str) -> int:
+    """Augmentation seed of a clip: from its file name, so it does not depend on the order of the corpora."""
+    return int(hashlib.sha1(Path(path).name.encode()).hexdigest()[:8], 16)
+
+
+def _extract(job: tuple[str, int, AugmentConfig, FeatureConfig]) -> list[np.ndarray]:
+    path, variants, augment_cfg, feature_cfg = job
     torch.set_num_threads(1)
     extractor, trimmer = SpeechFeatureExtractor(feature_cfg), SilenceTrimmer()
     # Some soft RAVDESS takes (actors 05, 09) sit below load_audio's -60 dBFS silence gate.
     clean = torch.from_numpy(load_audio(path, SAMPLE_RATE, allow_silence=True))
     frames = []
     for variant in range(variants + 1):
-        rng = np.random.default_rng([clip_seed, variant])
-        waveform = clean if variant == 0 else augment(clean, rng, augment_cfg)
+        rng = np.random.default_rng([_clip_seed(path), variant])
+        waveform = clean if variant == 0 else speech_augment.augment(clean, rng, augment_cfg)
         frames.append(extractor.frames(trimmer(waveform)).numpy().astype(np.float16))
     return frames
 
@@ -191,7 +123,7 @@ def extract_all(
     todo = [i for i, target in enumerate(targets) if not target.exists()]
     if todo:
         print(f"extracting features of {len(todo)} clips x {variants + 1} copies into {directory}", flush=True)
-        jobs = [(str(clips[i].path), i, variants, augment_cfg, feature_cfg) for i in todo]
+        jobs = [(str(clips[i].path), variants, augment_cfg, feature_cfg) for i in todo]
         started = time.time()
         with ProcessPoolExecutor(max_workers=workers) as pool:
             for done, (i, frames) in enumerate(zip(todo, pool.map(_extract, jobs, chunksize=4)), 1):
@@ -224,6 +156,8 @@ class TrainConfig:
     label_smoothing: float = 0.1
     crop_frames: int = 300  # random crops of at most 3 s per training example
     clean_fraction: float = 0.25  # share of examples drawn from the clean copy
+    # Weigh every (corpus, class) cell equally instead of every class: nEMO is ~40 % of the joint data.
+    balance_corpora: bool = False
 
 
 @dataclass
@@ -242,7 +176,7 @@ class Normalisation:
 
     @classmethod
     def fit(cls, features: list[ClipFeatures], sequence_index: list[int]) -> Normalisation:
-        frames = np.concatenate([f.astype(np.float32)[:, sequence_index] for clip in features for f in clip.frames])
+        frames = np.concatenate([f[:, sequence_index].astype(np.float32) for clip in features for f in clip.frames])
         stats = np.concatenate([clip.stats for clip in features])
         return cls(*(torch.from_numpy(a.astype(np.float32)) for a in (
             frames.mean(0), frames.std(0) + 1e-3, stats.mean(0), stats.std(0) + 1e-3,
@@ -268,10 +202,17 @@ def _batch(examples: list[tuple[torch.Tensor, torch.Tensor]], net_cfg: SpeechNet
     return frames, mask, torch.stack([stats for _, stats in examples])
 
 
+def stratum_weights(labels: np.ndarray, corpora: np.ndarray) -> np.ndarray:
+    """Per-clip weights under which every (corpus, class) cell weighs the same in total."""
+    strata = np.unique(np.char.add(np.char.add(corpora.astype(str), "|"), labels.astype(str)), return_inverse=True)[1]
+    return 1.0 / np.bincount(strata)[strata]
+
+
 def train_model(
     candidate: Candidate, features: list[ClipFeatures], labels: np.ndarray, channel_names: tuple[str, ...], seed: int,
+    corpora: np.ndarray | None = None,
 ) -> tuple[SpeechEmotionNet, Normalisation]:
-    """Train one network on the given clips (all their copies)."""
+    """Train one network on the given clips (all their copies); ``corpora`` names each clip's corpus."""
     torch.manual_seed(seed)
     rng = np.random.default_rng(seed)
     cfg, net_cfg = candidate.train, candidate.net
@@ -282,7 +223,16 @@ def train_model(
     steps_per_epoch = math.ceil(len(features) / cfg.batch_size)
     schedule = torch.optim.lr_scheduler.OneCycleLR(optimiser, cfg.learning_rate, total_steps=cfg.epochs * steps_per_epoch, pct_start=0.15)
     counts = np.bincount(labels, minlength=len(LABELS))
-    loss_fn = nn.CrossEntropyLoss(weight=torch.tensor(counts.sum() / counts / len(LABELS), dtype=torch.float32), label_smoothing=cfg.label_smoothing)
+    # Balanced class weights; classes absent from the training corpora (calm, disgust in nEMO) get none.
+    weights = np.where(counts > 0, counts.sum() / np.maximum(counts, 1) / max(int((counts > 0).sum()), 1), 0.0)
+    loss_fn = nn.CrossEntropyLoss(weight=torch.tensor(weights, dtype=torch.float32), label_smoothing=cfg.label_smoothing)
+    if cfg.balance_corpora:
+        sample_weights = torch.from_numpy(stratum_weights(labels, corpora if corpora is not None else np.zeros(len(labels)))).float()
+        per_sample = nn.CrossEntropyLoss(reduction="none", label_smoothing=cfg.label_smoothing)
+        loss_fn = None
+    copies = len(features[0].frames)
+    # A statistics-only net needs no frames: its batches come straight from one standardised array.
+    all_stats = (torch.from_numpy(np.stack([clip.stats for clip in features])) - norm.stats_mean) / norm.stats_std
     net.train()
     for _ in range(cfg.epochs):
         order = rng.permutation(len(features))
@@ -290,13 +240,18 @@ def train_model(
             rows = order[start : start + cfg.batch_size]
             if len(rows) < 2:
                 continue
-            examples = []
-            for row in rows:
-                copies = len(features[row].frames)
-                copy_index = 0 if rng.random() < cfg.clean_fraction else int(rng.integers(1, copies))
-                examples.append(_example(features[row], copy_index, sequence_index, norm, cfg.crop_frames, rng))
-            _, logits = net(*_batch(examples, net_cfg))
-            loss = loss_fn(logits, torch.from_numpy(labels[rows]))
+            copy_index = np.where(rng.random(len(rows)) < cfg.clean_fraction, 0, rng.integers(1, copies, len(rows)))
+            if net_cfg.sequence_channels:
+                examples = [_example(features[row], int(k), sequence_index, norm, cfg.crop_frames, rng) for row, k in zip(rows, copy_index)]
+                inputs = _batch(examples, net_cfg)
+            else:
+                inputs = (None, None, all_stats[torch.from_numpy(rows), torch.from_numpy(copy_index)])
+            _, logits = net(*inputs)
+            if loss_fn is None:
+                weight = sample_weights[torch.from_numpy(rows)]
+                loss = (per_sample(logits, torch.from_numpy(labels[rows])) * weight).sum() / weight.sum()
+            else:
+                loss = loss_fn(logits, torch.from_numpy(labels[rows]))
             optimiser.zero_grad()
             loss.backward()
             optimiser.step()
@@ -319,33 +274,14 @@ def predict(net: SpeechEmotionNet, norm: Normalisation, features: list[ClipFeatu
     return torch.cat(outputs).numpy()
 
 
-def scores(true: np.ndarray, predicted: np.ndarray) -> dict[str, float]:
-    recalls = [float((predicted[true == k] == k).mean()) for k in range(len(LABELS)) if (true == k).any()]
-    return {"accuracy": float((true == predicted).mean()), "uar": float(np.mean(recalls))}
+def fitter(candidate: Candidate, features: list[ClipFeatures], data: SpeechSet, channel_names: tuple[str, ...]) -> Fit:
+    """The candidate as a protocol :data:`Fit`: train on rows, predict clean copies of rows."""
 
+    def fit(rows: np.ndarray, seed: int) -> Predict:
+        net, norm = train_model(candidate, [features[i] for i in rows], data.labels[rows], channel_names, seed, data.corpus[rows])
+        return lambda test: predict(net, norm, [features[i] for i in test], 0, channel_names)
 
-def confusion(true: np.ndarray, predicted: np.ndarray) -> list[list[int]]:
-    matrix = np.zeros((len(LABELS), len(LABELS)), dtype=int)
-    np.add.at(matrix, (true, predicted), 1)
-    return matrix.tolist()
-
-
-def cross_validate(candidate: Candidate, features: list[ClipFeatures], labels: np.ndarray, actors: np.ndarray,
-                   channel_names: tuple[str, ...], seed: int) -> dict[str, float | list[float]]:
-    """Leave-2-actors-out accuracy and UAR over :data:`CV_FOLDS`."""
-    accuracies, uars = [], []
-    for fold, held_out in enumerate(CV_FOLDS):
-        test = np.isin(actors, held_out)
-        train_rows, test_rows = np.flatnonzero(~test), np.flatnonzero(test)
-        net, norm = train_model(candidate, [features[i] for i in train_rows], labels[train_rows], channel_names, seed + fold)
-        predicted = predict(net, norm, [features[i] for i in test_rows], 0, channel_names).argmax(1)
-        fold_scores = scores(labels[test_rows], predicted)
-        accuracies.append(fold_scores["accuracy"])
-        uars.append(fold_scores["uar"])
-    return {
-        "accuracy_mean": float(np.mean(accuracies)), "accuracy_std": float(np.std(accuracies)),
-        "uar_mean": float(np.mean(uars)), "uar_std": float(np.std(uars)), "fold_accuracies": accuracies,
-    }
+    return fit
 
 
 def candidates(extractor: SpeechFeatureExtractor) -> list[Candidate]:
@@ -359,6 +295,29 @@ def candidates(extractor: SpeechFeatureExtractor) -> list[Candidate]:
             SpeechNetConfig(sequence_channels=prosody, conv_channels=64, stats_dim=stats_dim, stats_hidden=128, dropout=0.5),
             TrainConfig(epochs=40),
         ),
+        Candidate(
+            "cnn|stats-average",
+            SpeechNetConfig(sequence_channels=prosody, conv_channels=48, stats_dim=stats_dim, stats_hidden=128, dropout=0.5,
+                            average_branches=True),
+            # Shorter crops and fewer epochs than cnn+stats: ~4x cheaper, so it fits a CV over 2 corpora x seeds.
+            TrainConfig(epochs=20, crop_frames=150),
+        ),
+        Candidate("stats-mlp-balanced", SpeechNetConfig(stats_dim=stats_dim, stats_hidden=128, dropout=0.5),
+                  TrainConfig(balance_corpora=True)),
+        Candidate("stats-mlp-wide-balanced", SpeechNetConfig(stats_dim=stats_dim, stats_hidden=256, dropout=0.5),
+                  TrainConfig(epochs=80, balance_corpora=True)),
+        Candidate("stats-mlp-balanced-long", SpeechNetConfig(stats_dim=stats_dim, stats_hidden=128, dropout=0.5),
+                  TrainConfig(epochs=120, balance_corpora=True)),
+        Candidate("stats-mlp-balanced-small", SpeechNetConfig(stats_dim=stats_dim, stats_hidden=64, embedding_dim=64, dropout=0.5),
+                  TrainConfig(balance_corpora=True, weight_decay=5e-2)),
+        Candidate("stats-mlp-balanced-augmented", SpeechNetConfig(stats_dim=stats_dim, stats_hidden=128, dropout=0.5),
+                  TrainConfig(epochs=90, balance_corpora=True, clean_fraction=0.1)),
+        Candidate("stats-mlp-balanced-40", SpeechNetConfig(stats_dim=stats_dim, stats_hidden=128, dropout=0.5),
+                  TrainConfig(epochs=40, balance_corpora=True)),
+        Candidate("stats-mlp-balanced-30", SpeechNetConfig(stats_dim=stats_dim, stats_hidden=128, dropout=0.5),
+                  TrainConfig(epochs=30, balance_corpora=True)),
+        Candidate("stats-mlp-balanced-40-d3", SpeechNetConfig(stats_dim=stats_dim, stats_hidden=128, dropout=0.3),
+                  TrainConfig(epochs=40, balance_corpora=True)),
     ]
 
 
@@ -391,59 +350,112 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--threads", type=int, default=1, help="torch threads for training")
     parser.add_argument("--seed", type=int, default=1234)
+    parser.add_argument("--seeds", type=int, default=2, help="cross-validation repeats")
     parser.add_argument("--candidates", nargs="*", help="names of candidates to cross-validate (default: all)")
     parser.add_argument("--no-cv", action="store_true", help="skip cross-validation, train --final directly")
-    parser.add_argument("--final", help="candidate to ship (default: best cross-validated accuracy)")
+    parser.add_argument("--final", help="candidate to ship (default: best mean CV accuracy over both corpora)")
+    parser.add_argument("--ravdess-only", action="store_true",
+                        help="ship the old recipe (stats-mlp on RAVDESS folds 0-3 only) when no joint candidate beats it in CV")
+    parser.add_argument("--cv-only", action="store_true", help="cross-validate (results cached), train nothing to ship")
     args = parser.parse_args(argv)
     if args.no_cv and not args.final:
         parser.error("--no-cv needs --final NAME")
     torch.set_num_threads(args.threads)
 
-    clips = load_ravdess(args.data_dir)
+    clips = load_corpus("ravdess", data_dir=args.data_dir) + load_corpus("nemo", data_dir=args.data_dir)
+    data = SpeechSet.of(clips)
     augment_cfg, feature_cfg = AugmentConfig(), FeatureConfig()
     extractor = SpeechFeatureExtractor(feature_cfg)
     features = extract_all(clips, args.variants, args.cache_dir, args.workers, augment_cfg, feature_cfg)
-    labels = np.array([LABELS.index(clip.label) for clip in clips])
-    actors = np.array([int(clip.group.removeprefix("actor")) for clip in clips])
-    train = np.flatnonzero([clip.split == "train" for clip in clips])
-    dev = np.flatnonzero([clip.split == "dev" for clip in clips])
-    train_features = [features[i] for i in train]
     names = extractor.channel_names
-
     pool = {candidate.name: candidate for candidate in candidates(extractor)}
-    cv_results: dict[str, dict] = {}
+    seeds = [args.seed + k for k in range(args.seeds)]
+    both = ("ravdess", "nemo")
+
+    # CV results are cached beside the features, keyed by everything that determines them, so the
+    # candidates can be cross-validated in separate runs and the shipping run reuses them.
+    results_path = args.cache_dir / cache_key(args.variants, augment_cfg, feature_cfg) / "protocol_results.json"
+    stored = json.loads(results_path.read_text()) if results_path.exists() else {}
+
+    def cached(kind: str, name: str, corpora: tuple[str, ...], compute: Callable[[], dict]) -> dict:
+        key = json.dumps([kind, dataclasses.asdict(pool[name]), corpora, seeds], sort_keys=True)
+        if key not in stored:
+            stored[key] = compute()
+            results_path.write_text(json.dumps(stored))
+        return stored[key]
+
+    def run_cv(label: str, name: str, corpora: tuple[str, ...]) -> dict:
+        started = time.time()
+        fit = fitter(pool[name], features, data, names)
+        result = cached("cv", name, corpora, lambda: cross_validate(fit, data, corpora, seeds, log=lambda _: None))
+        for corpus in both:
+            print(format_row(f"CV {label} -> {corpus}", result[corpus]), f"({time.time() - started:.0f} s)", flush=True)
+        return result
+
+    def run_cross(name: str) -> dict[str, dict]:
+        fit, out = fitter(pool[name], features, data, names), {}
+        for source, target in (("ravdess", "nemo"), ("nemo", "ravdess")):
+            out[f"{name}: {source} -> {target}"] = result = cached(
+                f"cross {source}->{target}", name, (source, target), lambda s=source, t=target: cross_corpus(fit, data, s, t, seeds))
+            print(format_row(f"cross-corpus {name} {source}->{target}", result), flush=True)
+        return out
+
+    cv: dict[str, dict] = {}
     if not args.no_cv:
+        # The old recipe (the statistics MLP, each corpus on its own) on the same folds, for comparison.
+        cv["old: stats-mlp on RAVDESS only"] = run_cv("old stats-mlp RAVDESS only", "stats-mlp", ("ravdess",))
+        cv["old: stats-mlp on nEMO only"] = run_cv("old stats-mlp nEMO only", "stats-mlp", ("nemo",))
         for name in args.candidates or list(pool):
-            started = time.time()
-            cv_results[name] = cross_validate(pool[name], train_features, labels[train], actors[train], names, args.seed)
-            result = cv_results[name]
-            print(f"CV {name:28s} acc {result['accuracy_mean']:.3f} +- {result['accuracy_std']:.3f}  "
-                  f"UAR {result['uar_mean']:.3f} +- {result['uar_std']:.3f}  folds {np.round(result['fold_accuracies'], 3).tolist()}"
-                  f"  ({time.time() - started:.0f} s)", flush=True)
-    final_name = args.final or max(cv_results, key=lambda n: cv_results[n]["accuracy_mean"])
+            cv[f"{name} on RAVDESS+nEMO"] = run_cv(f"{name} joint", name, both)
+    if args.cv_only:
+        for name in dict.fromkeys(["stats-mlp", *(args.candidates or pool)]):
+            run_cross(name)
+        return 0
+    joint = {key.removesuffix(" on RAVDESS+nEMO"): value for key, value in cv.items() if key.endswith("RAVDESS+nEMO")}
+    final_name = "stats-mlp" if args.ravdess_only else args.final or max(
+        joint, key=lambda n: np.mean([joint[n][c]["accuracy_mean"] for c in both]))
     final = pool[final_name]
+    train_corpora = ("ravdess",) if args.ravdess_only else both
+    if not args.no_cv and not args.ravdess_only:
+        # One tower serves every voice: compare with the model the old recipe ships (RAVDESS only), on both corpora.
+        old, new = cv["old: stats-mlp on RAVDESS only"], cv[f"{final_name} on RAVDESS+nEMO"]
+        mean = {name: np.mean([result[c]["accuracy_mean"] for c in both]) for name, result in (("old", old), ("new", new))}
+        if mean["new"] <= mean["old"]:
+            print(f"{final_name} ({mean['new']:.1f}%) does not beat the old recipe ({mean['old']:.1f}%) in CV over both corpora: not shipping")
+            return 1
 
-    net, norm = train_model(final, train_features, labels[train], names, args.seed)
-    dev_features = [features[i] for i in dev]
-    dev_clean = predict(net, norm, dev_features, 0, names).argmax(1)
-    dev_augmented = np.concatenate([predict(net, norm, dev_features, k, names).argmax(1) for k in range(1, args.variants + 1)])
-    metrics = {
-        "dev_actors_09_10": {
-            **scores(labels[dev], dev_clean),
-            "per_actor_accuracy": {
-                f"actor{a:02d}": float((dev_clean == labels[dev])[actors[dev] == a].mean()) for a in sorted(set(actors[dev]))
-            },
-            "confusion": confusion(labels[dev], dev_clean),
-        },
-        "dev_actors_09_10_augmented": scores(np.tile(labels[dev], args.variants), dev_augmented),
-        "cv_leave_2_actors_out": cv_results,
-    }
-    print(f"shipping {final_name}: dev acc {metrics['dev_actors_09_10']['accuracy']:.3f} "
-          f"UAR {metrics['dev_actors_09_10']['uar']:.3f}; augmented dev acc {metrics['dev_actors_09_10_augmented']['accuracy']:.3f}")
-    print("confusion (rows true, cols predicted):", LABELS)
-    for label, row in zip(LABELS, metrics["dev_actors_09_10"]["confusion"]):
-        print(f"  {label:10s} {row}")
+    train = data.rows(train_corpora, CV_FOLDS)
+    net, norm = train_model(final, [features[i] for i in train], data.labels[train], names, args.seed, data.corpus[train])
+    metrics: dict = {"cv": cv, "cv_seeds": seeds}
+    # The dev actors/speakers (fold 4) are scored once, here, for the shipped model only.
+    for corpus in both:
+        dev = data.rows([corpus], [4])
+        dev_features = [features[i] for i in dev]
+        probabilities = predict(net, norm, dev_features, 0, names)
+        predicted = decide(probabilities, CORPUS_CLASSES[corpus])
+        augmented = np.concatenate([
+            decide(predict(net, norm, dev_features, k, names), CORPUS_CLASSES[corpus]) for k in range(1, args.variants + 1)
+        ])
+        groups = np.array([clips[i].group for i in dev])
+        metrics[f"dev_{corpus}"] = {
+            **scores(data.labels[dev], predicted),
+            "groups": sorted(set(groups)),
+            "per_group_accuracy": {g: float((predicted == data.labels[dev])[groups == g].mean()) for g in sorted(set(groups))},
+            "confusion": confusion(data.labels[dev], predicted),
+            "va": va_scores(probabilities, data.va[dev]),
+            "augmented": scores(np.tile(data.labels[dev], args.variants), augmented),
+        }
+        print(f"dev {corpus} ({', '.join(sorted(set(groups)))}): acc {metrics[f'dev_{corpus}']['accuracy']:.3f} "
+              f"UAR {metrics[f'dev_{corpus}']['uar']:.3f}; augmented acc {metrics[f'dev_{corpus}']['augmented']['accuracy']:.3f}")
 
+    if args.ravdess_only:
+        data_note = (f"RAVDESS speech actors of folds 0-3 (16 actors, {train.size} clips): the old recipe, as no joint "
+                     "RAVDESS+nEMO candidate beat it in CV on both corpora")
+    else:
+        data_note = (f"RAVDESS speech actors of folds 0-3 (16 actors) + nEMO speakers of folds 0-3 ({train.size} clips; "
+                     "nEMO labels mapped to RAVDESS words)")
+    data_note += ("; dev = fold 4 (RAVDESS actors 09, 10, 19, 20 and one nEMO speaker), scored once for this model, "
+                  "never used for a choice")
     args.out.parent.mkdir(parents=True, exist_ok=True)
     save_file({k: v.contiguous() for k, v in net.state_dict().items()}, args.out)
     meta = {
@@ -455,20 +467,25 @@ def main(argv: list[str] | None = None) -> int:
         "normalisation": norm.to_json(),
         "training": {
             "candidate": final_name,
-            "data": "RAVDESS speech actors 01-08 (480 clips); model selection by CV inside them; dev actors 09-10 unseen",
+            "data": data_note,
+            "training_corpora": list(train_corpora),
+            "label_map_nemo": {"sadness": "sad", "anger": "angry", "happiness": "happy", "fear": "fearful"},
             "trimming": dataclasses.asdict(speech_features.TrimConfig()),
             "augmented_copies_per_clip": args.variants,
             "augmentation": dataclasses.asdict(augment_cfg),
             "train_config": dataclasses.asdict(final.train),
             "seed": args.seed,
-            "command": "python scripts/train_speech_tower.py --data-dir ../shared/data",
+            "command": shlex.join(["python", "scripts/train_speech_tower.py", *(sys.argv[1:] if argv is None else argv)]),
         },
         "metrics": metrics,
     }
     args.out.with_suffix(".json").write_text(json.dumps(meta, indent=1) + "\n")
-    meta["metrics"]["latency_ms_5s_clip"] = measure_latency(args.out, [clips[i] for i in dev[:2]])
+    meta["metrics"]["latency_ms_5s_clip"] = measure_latency(args.out, [clips[i] for i in data.rows(["ravdess"], [4])[:2]])
     args.out.with_suffix(".json").write_text(json.dumps(meta, indent=1) + "\n")
-    print(f"latency of embed() on a 5 s clip: {meta['metrics']['latency_ms_5s_clip']}")
+    print(f"latency of embed() on a 5 s clip: {meta['metrics']['latency_ms_5s_clip']}", flush=True)
+    # Last, as it is only reported: the weights above are usable while this runs.
+    meta["metrics"]["cross_corpus"] = {k: v for name in dict.fromkeys(["stats-mlp", final_name]) for k, v in run_cross(name).items()}
+    args.out.with_suffix(".json").write_text(json.dumps(meta, indent=1) + "\n")
     print(f"wrote {args.out} ({args.out.stat().st_size / 1e6:.2f} MB) and {args.out.with_suffix('.json').name}")
     return 0
 

@@ -20,7 +20,7 @@ from celery.signals import worker_process_init
 from ingest.catalog import PLANNING, open_catalog
 from ingest.pipeline import Ingestor, batched, transient_errors
 from ingest.sources import SourceError, iter_source
-from workers.client import INGEST_BATCH_TASK, INGEST_JOB_TASK, settings_from_message
+from workers.client import INGEST_BATCH_TASK, INGEST_JOB_TASK, catalog_place, settings_from_message, task_argsrepr
 
 logger = logging.getLogger(__name__)
 
@@ -59,13 +59,30 @@ def ingestor_for(settings_message: dict[str, Any]) -> Ingestor:
     return _ingestors[key]
 
 
+def planning_lease() -> float:
+    """Seconds a planner holds a job: the broker re-delivers a task after its visibility timeout."""
+    options = current_app.conf.broker_transport_options or {}
+    return float(options.get("visibility_timeout", 3600))
+
+
 @shared_task(name=INGEST_JOB_TASK, **_RETRY)
 def ingest_job(job_id: str, source: str, settings: dict[str, Any], batch_size: int) -> None:
     """Enumerate ``source`` into the job's items and send them out in batches."""
     catalog = ingestor_for(settings).catalog
-    status = catalog.job_status(job_id, failures=0)
+    try:
+        status = catalog.job_status(job_id, failures=0)
+    except KeyError:  # not a retryable error: the worker sees another catalog than the submitter
+        logger.error(
+            "job %s is not in the catalog this worker opened (%s): run workers where the submitter's store, "
+            "database and source paths are the same", job_id, catalog_place(ingestor_for(settings).settings),
+        )
+        return
     if status.state != PLANNING:
         return  # planned already: this is a re-delivery
+    lease = planning_lease()
+    wait = catalog.claim_planning(job_id, lease)
+    if wait:  # another copy of this task is planning the job; come back once its lease would have run out
+        raise ingest_job.retry(countdown=wait, max_retries=None)
     try:
         items = iter_source(source)
     except SourceError as error:
@@ -75,15 +92,28 @@ def ingest_job(job_id: str, source: str, settings: dict[str, Any], batch_size: i
     # been sent. Send every queued one again (a batch skips what is done) and carry on after the prefix.
     recorded = sum(status.counts.values())
     for chunk in batched(catalog.queued_item_ids(job_id), batch_size):
-        ingest_batch.delay(job_id, chunk, settings)
+        _send_batch(job_id, chunk, settings)
     total = recorded
-    for chunk in batched(islice(items, recorded, None), PLANNING_CHUNK):
-        item_ids = catalog.add_items(job_id, chunk)
-        total += len(item_ids)
-        for batch in batched(item_ids, batch_size):
-            ingest_batch.delay(job_id, batch, settings)
+    try:
+        for chunk in batched(islice(items, recorded, None), PLANNING_CHUNK):
+            catalog.renew_planning(job_id, lease)
+            item_ids = catalog.add_items(job_id, chunk)
+            total += len(item_ids)
+            for batch in batched(item_ids, batch_size):
+                _send_batch(job_id, batch, settings)
+    except transient_errors(include_qdrant=True):
+        raise  # retried: planning resumes after the recorded prefix
+    except Exception as error:  # anything else would leave the job "planning" for good
+        logger.exception("job %s: planning stopped", job_id)
+        catalog.fail_job(job_id, f"planning stopped: {type(error).__name__}: {error}")
+        return
     catalog.finish_planning(job_id, total)
     logger.info("job %s: %d items in batches of %d", job_id, total, batch_size)
+
+
+def _send_batch(job_id: str, item_ids: list[int], settings: dict[str, Any]) -> None:
+    args = (job_id, list(item_ids), settings)
+    ingest_batch.apply_async(args, argsrepr=task_argsrepr(args))
 
 
 @shared_task(name=INGEST_BATCH_TASK, **_RETRY)

@@ -8,29 +8,32 @@ import pandas as pd
 import streamlit as st
 
 from dashboard import charts, resources
+from dashboard.access import NO_ROOTS, library_path, save_uploads
 from dashboard.guard import guard
 from dashboard.jobs import Job, ProgressFn
+from dashboard.text import plain
 from ingest.catalog import JobStatus
-from ingest.pipeline import JobSummary, run_ingest
+from ingest.pipeline import JobSummary
+from ingest.sources import DECODABLE_EXTENSIONS
 from recommender.emotion import BUILTIN_VA
 from recommender.errors import UsageError
+from recommender.settings import Settings
 
 st.title("Catalog")
 st.caption("Add music to your catalog and see how its emotions spread over the valence-arousal plane.")
 
 
-def start_ingest(source: str) -> None:
-    """Validate ``source`` and start ingesting it in a background thread of this process."""
-    path = Path(source.strip()).expanduser()
-    if not source.strip():
-        raise UsageError("Give the path of a folder of audio files or of a manifest (.csv, .tsv, .jsonl).")
-    if not path.exists():
-        raise UsageError(f"{path} does not exist on the server running the dashboard.")
+def check_idle() -> None:
+    """One writer at a time keeps the progress bars honest and the machine responsive."""
+    if resources.job_board().running():
+        raise UsageError("An ingestion is already running; start the next one when it has finished.")
+
+
+def start_ingest(path: Path, title: str) -> None:
+    """Start ingesting ``path`` (already checked to lie inside the library roots) in a background thread of this process."""
     settings = resources.current_settings()
     board = resources.job_board(settings)
-    if board.running():
-        # One writer at a time keeps the progress bars honest and the machine responsive.
-        raise UsageError("An ingestion is already running; start the next one when it has finished.")
+    check_idle()
     recommender = resources.recommender(settings)
 
     def work(progress: ProgressFn) -> JobSummary:
@@ -42,24 +45,23 @@ def start_ingest(source: str) -> None:
                 f"{counts.get('ingested', 0)} ingested · {counts.get('skipped', 0)} unchanged · {counts.get('failed', 0)} failed",
             )
 
-        # The search path's store and model: one owner for the store, one copy of the model in memory.
-        return run_ingest(path, settings, progress=report, store=recommender.store, model=recommender.model)
+        return resources.ingest(str(path), settings, report, recommender)
 
-    board.start(f"Ingest {path}", work)
+    board.start(title, work)
 
 
 def show_job(job: Job) -> None:
     if job.state == "running":
         total = f"{job.done}/{job.total}" if job.total else "listing files…"
-        st.progress(job.fraction, text=f"**{job.title}** — {total} · {job.elapsed:.0f} s")
+        st.progress(job.fraction, text=f"**{plain(job.title)}** — {total} · {job.elapsed:.0f} s")
         if job.message:
-            st.caption(job.message)
+            st.caption(plain(job.message))
     elif job.state == "failed":
-        st.error(f"**{job.title}** failed: {job.error}")
+        st.error(f"**{plain(job.title)}** failed: {plain(job.error)}")
     else:
         summary = job.result
         st.success(
-            f"**{job.title}** finished in {summary.seconds:.1f} s: {summary.ingested} ingested, "
+            f"**{plain(job.title)}** finished in {summary.seconds:.1f} s: {summary.ingested} ingested, "
             f"{summary.skipped} unchanged, {summary.failed} failed."
         )
         if summary.failures:
@@ -91,17 +93,39 @@ def jobs_section() -> None:
     progress_panel()
 
 
+def library_help(settings: Settings) -> str:
+    roots = ", ".join(f"`{root}`" for root in settings.library_roots)
+    return (
+        f"A folder or manifest inside the music library ({roots}). A folder is searched recursively for audio files. "
+        "A manifest (.csv, .tsv or .jsonl) has a `path` column plus any metadata columns (title, artist, genre, "
+        "licence, year …) you want to filter on."
+    )
+
+
 with guard("starting the ingestion"):
+    settings = resources.current_settings()
     with st.form("ingest", border=True):
         st.subheader("Add music")
+        if not settings.library_roots:
+            st.caption(NO_ROOTS)
         source = st.text_input(
             "Folder or manifest",
-            placeholder="/music/library  or  /music/manifest.csv",
-            help="A folder is searched recursively for audio files. A manifest (.csv, .tsv or .jsonl) has a "
-            "`path` column plus any metadata columns (title, artist, genre, licence, year …) you want to filter on.",
+            placeholder=str(settings.library_roots[0] if settings.library_roots else "/music/library"),
+            help=library_help(settings) if settings.library_roots else NO_ROOTS,
+            disabled=not settings.library_roots,
         )
-        if st.form_submit_button("Start ingesting", type="primary"):
-            start_ingest(source)
+        if st.form_submit_button("Start ingesting", type="primary", disabled=not settings.library_roots):
+            path = library_path(source, settings)
+            start_ingest(path, f"Ingest {path}")
+    with st.form("upload", border=True, clear_on_submit=True):
+        uploads = st.file_uploader(
+            "Or upload tracks", type=sorted(DECODABLE_EXTENSIONS), accept_multiple_files=True,
+            help="The files are kept with the catalog on the server, so the Search page can play them.",
+        )
+        if st.form_submit_button("Upload and ingest"):
+            check_idle()  # before anything is written
+            folder = save_uploads([(upload.name, upload.getvalue()) for upload in uploads or []], settings)
+            start_ingest(folder, f"Ingest {len(uploads)} uploaded file(s)")
 
 with guard("showing ingestion progress"):
     jobs_section()

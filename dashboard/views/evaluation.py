@@ -9,7 +9,9 @@ import pandas as pd
 import streamlit as st
 
 from dashboard import charts, resources
+from dashboard.access import library_path
 from dashboard.guard import guard
+from dashboard.text import plain
 from recommender.data import CORPORA, MUSIC_CORPORA, SPEECH_CORPORA
 from recommender.emotion import EmotionSpace
 from recommender.errors import UsageError
@@ -56,6 +58,10 @@ def choose_options() -> dict[str, Any] | None:
         raise UsageError("choose at least one music pool")
     if not speech_spec or not all(music_specs):
         raise UsageError("Give the path of your CSV file (columns path,label[,valence,arousal]).")
+    # Own CSVs are files of the server: only those inside the library roots (and the files they list).
+    settings = resources.current_settings()
+    speech_spec = speech_spec if speech_spec in CORPORA else str(library_path(speech_spec, settings))
+    music_specs = [spec if spec in CORPORA else str(library_path(spec, settings)) for spec in music_specs]
     named = [spec for spec in (speech_spec, *music_specs) if spec in CORPORA]
     if named and not default_data_dir().is_dir():
         raise UsageError(
@@ -69,7 +75,7 @@ def run(options: dict[str, Any]) -> Benchmark:
     """The dashboard's model and the chosen baselines (trained with the default training config) on the chosen data."""
     bar = st.progress(0.0, text="Starting…")
     (benchmark,) = run_benchmarks(
-        TrainConfig.from_file("default"), model=resources.recommender().model, data_dir=default_data_dir(), progress=False,
+        TrainConfig.from_file("default"), model=resources.emotion_model(), data_dir=default_data_dir(), progress=False,
         report=lambda fraction, message: bar.progress(fraction, text=message), **options,
     )
     bar.empty()
@@ -120,8 +126,8 @@ def joint_space_points(benchmark: Benchmark) -> pd.DataFrame:
 def show(benchmark: Benchmark) -> None:
     setup = benchmark.setup
     st.success(
-        f"{setup['queries']} speech queries ({setup['speech']}, {setup['split']}) ranked a pool of {setup['pool']} tracks "
-        f"({', '.join(setup['music'])}); model {setup['model_fingerprint']}."
+        f"{setup['queries']} speech queries ({plain(setup['speech'])}, {setup['split']}) ranked a pool of {setup['pool']} tracks "
+        f"({plain(', '.join(setup['music']))}); model {setup['model_fingerprint']}."
     )
     table = metrics_table(benchmark)
     st.subheader("Retrieval quality")
@@ -134,7 +140,7 @@ def show(benchmark: Benchmark) -> None:
     if missing:
         st.caption(
             f"MRR and P@5 count the {int(judged.sum())} of {judged.size} queries with a relevant track in the pool; the best-matching "
-            f"label of {', '.join(missing)} is absent from it (blank cells below). nDCG@5 counts every query."
+            f"label of {plain(', '.join(missing))} is absent from it (blank cells below). nDCG@5 counts every query."
         )
 
     st.subheader("Per speech emotion")

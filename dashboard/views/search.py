@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import hashlib
 import mimetypes
+from collections.abc import Callable
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -12,15 +14,20 @@ import pandas as pd
 import streamlit as st
 
 from dashboard import charts, resources
+from dashboard.access import playable
 from dashboard.filters import Facet, FilterChoice, build_where, describe_where
 from dashboard.guard import guard
+from dashboard.text import plain
+from dashboard.workflow import result_actions
+from recommender.audio import QUERY_SUFFIXES
 from recommender.emotion import BUILTIN_VA
 from recommender.explain import describe_va
 from recommender.model import Analysis
 from recommender.search import Recommender, Result
+from recommender.settings import Settings
 
 QUERY_KINDS = ("Upload a clip", "Record", "Text", "Emotion word", "Valence-arousal")
-SPEECH_TYPES = ["wav", "flac", "ogg", "opus", "mp3", "aiff", "aif"]
+SPEECH_TYPES = [suffix.lstrip(".") for suffix in QUERY_SUFFIXES]  # audio and video files
 MAX_PLAYER_BYTES = 60 * 1024 * 1024  # larger files are not sent to the browser player
 EXAMPLE_WORDS = ("happy", "sad", "angry", "calm", "fearful", "surprised", "tender", "nostalgia", "tension", "power", "amazement")
 QUERY_KIND_WORDS = {"speech": "speech", "text": "text", "emotion": "word", "va": "VA point"}  # as in ``why``
@@ -48,7 +55,7 @@ def read_query(kind: str) -> Query | None:
     if kind in ("Upload a clip", "Record"):
         if kind == "Upload a clip":
             clip = st.file_uploader(
-                "Speech clip", type=SPEECH_TYPES,
+                "Speech clip or video", type=SPEECH_TYPES,
                 help="A few seconds to a few minutes of someone speaking: a voice-over, a podcast excerpt, a story.",
             )
         else:
@@ -102,7 +109,7 @@ def filter_sidebar(facets: list[Facet]) -> tuple[dict[str, Any] | None, int, int
         if not facets:
             st.caption("Filters appear here once the catalog has tracks with metadata (genre, licence, year …).")
         for facet in facets:
-            label = facet.label.capitalize()
+            label = plain(facet.label.capitalize())  # widget labels render Markdown, images included
             if facet.kind == "choice":
                 choice.selected[facet.field] = st.multiselect(label, facet.choices, placeholder="any")
             elif facet.integer:
@@ -152,34 +159,45 @@ def show_plane(analysis: Analysis, results: list[Result]) -> None:
 
 def mood_badges(moods: dict[str, float] | None, top: int = 3) -> str:
     ranked = sorted((moods or {}).items(), key=lambda item: -item[1])[:top]
-    return " ".join(f":violet-badge[{label.replace('_', ' ')} {p:.0%}]" for label, p in ranked)
+    return " ".join(f":violet-badge[{plain(label.replace('_', ' '))} {p:.0%}]" for label, p in ranked)
 
 
-def show_result(rank: int, result: Result) -> None:
+def show_result(rank: int, result: Result, settings: Settings, actions: Callable[[], None] | None = None) -> None:
+    """One result card. Every catalog field goes through :func:`plain`: metadata is text, never Markdown."""
     payload = result.payload
     path = Path(result.path) if result.path else None
     title = payload.get("title") or (path.stem if path else result.track_id)
     with st.container(border=True):
         text, player = st.columns([3, 2])
         with text:
-            artist = f" · {payload['artist']}" if payload.get("artist") else ""
-            st.markdown(f"**{rank}. {title}**{artist}")
-            details = [str(payload[k]) for k in ("genre", "album", "year", "licence") if payload.get(k)]
+            artist = f" · {plain(payload['artist'])}" if payload.get("artist") else ""
+            st.markdown(f"**{rank}. {plain(title)}**{artist}")
+            details = [plain(payload[k]) for k in ("genre", "album", "year", "licence") if payload.get(k)]
             if payload.get("duration"):
                 seconds = int(round(float(payload["duration"])))
                 details.append(f"{seconds // 60}:{seconds % 60:02d}")
             if details:
                 st.caption(" · ".join(details))
-            st.markdown(mood_badges(payload.get("moods")) or f":violet-badge[{payload.get('mood', 'no mood stored')}]")
-            st.caption(f"Why: {result.why}")
+            st.markdown(mood_badges(payload.get("moods")) or f":violet-badge[{plain(payload.get('mood', 'no mood stored'))}]")
+            st.caption(f"Why: {plain(result.why)}")
+            if actions is not None:
+                actions()
         with player:
             st.metric("Match", f"{result.score:.2f}", help="(1 − α) · cosine + α · valence-arousal match")
-            if path is None or not path.is_file():
-                st.caption(f"Audio file not found at {path}" if path else "No audio path stored for this track.")
-            elif path.stat().st_size > MAX_PLAYER_BYTES:
-                st.caption(f"{path.name} is too large to play here.")
-            else:
-                st.audio(str(path), format=AUDIO_MIME.get(path.suffix.lower()) or mimetypes.guess_type(path.name)[0] or "audio/wav")
+            show_player(path, settings)
+
+
+def show_player(path: Path | None, settings: Settings) -> None:
+    """A player for ``path`` if it is an audio file inside the library roots (only those are streamed)."""
+    audio = playable(path, settings)
+    if path is None:
+        st.caption("No audio path stored for this track.")
+    elif audio is None:
+        st.caption("Not playable here: the file is missing or outside the music library (UNDERTONE_LIBRARY_ROOTS).")
+    elif audio.stat().st_size > MAX_PLAYER_BYTES:
+        st.caption(f"{plain(audio.name)} is too large to play here.")
+    else:
+        st.audio(str(audio), format=AUDIO_MIME.get(audio.suffix.lower()) or mimetypes.guess_type(audio.name)[0] or "audio/wav")
 
 
 def results_csv(results: list[Result]) -> bytes:
@@ -223,9 +241,10 @@ with guard("opening the catalog"):
                 show_plane(analysis, results)
             heading, download = st.columns([4, 1])
             heading.subheader(f"{len(results)} tracks for {query.label}")
-            heading.caption(f"{in_catalog:,} tracks searched · {describe_where(where)}")
+            heading.caption(f"{in_catalog:,} tracks searched · {plain(describe_where(where))}")
             download.download_button("Download CSV", results_csv(results), "undertone-results.csv", "text/csv")
             if not results:
                 st.info("No track passes these filters. Widen them in the sidebar.")
+            settings = resources.current_settings()
             for rank, result in enumerate(results, 1):
-                show_result(rank, result)
+                show_result(rank, result, settings, partial(result_actions, recommender, result, rank, where=where))

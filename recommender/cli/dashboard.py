@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import argparse
+import ipaddress
 import os
 import sys
 from pathlib import Path
 from typing import NoReturn
 
 import dashboard
-from recommender.cli.options import add_store_arguments
+from recommender.cli.options import add_store_arguments, settings_from_args
 from recommender.errors import UsageError
 
 APP = Path(dashboard.__file__).resolve().parent / "app.py"
@@ -18,13 +19,21 @@ APP = Path(dashboard.__file__).resolve().parent / "app.py"
 def register(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser(
         "dashboard",
-        help="open the web dashboard (search, catalog, evaluation)",
-        description="Serve the Streamlit dashboard. It owns the store while it runs: stop other "
-        "processes using an embedded store first, and ingest from the Catalog page.",
+        help="open the web dashboard (search, timeline, shortlists, catalog, evaluation)",
+        description="Serve the Streamlit dashboard. When `undertone serve` owns the store (or UNDERTONE_URL is set) "
+        "it searches and ingests through that server, alongside the command line and scripts; otherwise it "
+        "owns an embedded store itself while it runs.",
     )
     add_store_arguments(parser)
     parser.add_argument("--port", type=int, default=8501, help="HTTP port (default: 8501)")
-    parser.add_argument("--address", default="127.0.0.1", help="interface to listen on (default: 127.0.0.1; 0.0.0.0 for all)")
+    parser.add_argument(
+        "--address", "--host", dest="address", default="127.0.0.1",
+        help="interface to listen on (default: 127.0.0.1; any other needs UNDERTONE_DASHBOARD_TOKEN)",
+    )
+    parser.add_argument(
+        "--library-root", action="append", metavar="DIR",
+        help="folder the dashboard may ingest and play (repeatable; default: $UNDERTONE_LIBRARY_ROOTS, none = no server folders)",
+    )
     parser.set_defaults(handler=run_dashboard)
 
 
@@ -49,12 +58,31 @@ def dashboard_environment(args: argparse.Namespace) -> dict[str, str]:
         value = getattr(args, option, None)
         if value:
             env["UNDERTONE_" + option.upper()] = str(Path(value).expanduser().resolve()) if option == "store" else value
+    if getattr(args, "library_root", None):
+        env["UNDERTONE_LIBRARY_ROOTS"] = os.pathsep.join(str(Path(root).expanduser().resolve()) for root in args.library_root)
     return env
+
+
+def is_loopback(address: str) -> bool:
+    """Whether only this machine can reach ``address`` (a host name other than localhost counts as reachable)."""
+    if address == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(address.strip("[]")).is_loopback
+    except ValueError:
+        return False
 
 
 def run_dashboard(args: argparse.Namespace) -> NoReturn:
     if not 0 < args.port < 65536:
         raise UsageError(f"--port must be between 1 and 65535, got {args.port}")
+    if not is_loopback(args.address) and settings_from_args(args).dashboard_token is None:
+        # Streamlit has no login: beyond localhost anyone who reaches the port could search and ingest.
+        raise UsageError(
+            f"the dashboard has no password and listening on {args.address} lets other machines reach it: set "
+            "UNDERTONE_DASHBOARD_TOKEN (or UNDERTONE_DASHBOARD_TOKEN_FILE), or listen on 127.0.0.1 behind an "
+            "authenticating proxy (docs/security.md)"
+        )
     command = streamlit_command(args.port, args.address)
     print(f"Undertone dashboard on http://{args.address}:{args.port} (Ctrl+C stops it)", file=sys.stderr)
     sys.stderr.flush()

@@ -15,6 +15,7 @@ from recommender.errors import UsageError
 if TYPE_CHECKING:
     from ingest.catalog import Catalog
     from ingest.pipeline import JobSummary
+    from recommender.client import Client
     from recommender.settings import Settings
 
 
@@ -33,6 +34,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     ingest.add_argument("--redis-url", help="broker for --workers (default: $UNDERTONE_REDIS_URL)")
     ingest.add_argument("--queue", help="Celery queue for --workers (default: $UNDERTONE_QUEUE or 'undertone')")
     ingest.add_argument("--detach", action="store_true", help="with --workers: print the job id and return at once")
+    ingest.add_argument(
+        "--timeout", type=float, metavar="SECONDS",
+        help="with --workers: stop following the job after this long (it keeps running); without progress it gives up on its own",
+    )
     ingest.add_argument("--batch-size", type=int, default=None, metavar="N", help="tracks per batch (default 8)")
     ingest.add_argument("--json", action="store_true", help="print the summary as JSON")
     ingest.add_argument("--quiet", action="store_true", help="no progress bar")
@@ -55,7 +60,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run_ingest_command(args: argparse.Namespace) -> int:
-    from ingest.pipeline import DEFAULT_BATCH_SIZE, run_ingest
+    from ingest.pipeline import DEFAULT_BATCH_SIZE, run_ingest, run_ingest_on_server
     from ingest.sources import SourceError, iter_source
     from recommender.errors import StoreBusyError
     from recommender.store import open_vector_store
@@ -65,8 +70,12 @@ def run_ingest_command(args: argparse.Namespace) -> int:
     if batch_size < 1:
         raise UsageError("--batch-size must be at least 1")
     bar = ProgressBar("ingest", disable=args.quiet or args.json)
+    server = None if args.workers else _server(settings)
     try:
-        if not args.workers:
+        if server is not None:
+            with server:
+                summary = run_ingest_on_server(server, args.source, progress=bar.job)
+        elif not args.workers:
             summary = run_ingest(args.source, settings, progress=bar.job, batch_size=batch_size)
         else:
             from workers.client import follow_job, submit_job, workers_online
@@ -88,7 +97,9 @@ def run_ingest_command(args: argparse.Namespace) -> int:
                         print("undertone: with an embedded store the vectors are written by the next "
                               "`undertone ingest` or `undertone catalog --repair`", file=sys.stderr)
                     return 0
-                summary = follow_job(job_id, settings, store=store, progress=bar.job, queue=args.queue, batch_size=batch_size)
+                summary = follow_job(
+                    job_id, settings, store=store, progress=bar.job, queue=args.queue, batch_size=batch_size, timeout=args.timeout
+                )
             finally:
                 if store is not None:
                     store.close()
@@ -103,10 +114,21 @@ def run_ingest_command(args: argparse.Namespace) -> int:
     return 0 if summary.state == "done" else 1
 
 
+def _server(settings: Settings) -> Client | None:
+    """The ``undertone serve`` owning the store (or at ``UNDERTONE_URL``), if one runs."""
+    from recommender.client import Client
+
+    return Client.discover(settings)
+
+
 def run_catalog_command(args: argparse.Namespace) -> int:
-    from ingest.catalog import as_utc, open_catalog
+    from ingest.catalog import open_catalog
 
     settings = settings_from_args(args)
+    server = _server(settings)
+    if server is not None:
+        with server:
+            return _catalog_on_server(server, args)
     with open_catalog(settings) as catalog:
         if args.verify or args.repair:
             return _reconcile(catalog, settings, repair=args.repair, as_json=args.json)
@@ -125,25 +147,32 @@ def run_catalog_command(args: argparse.Namespace) -> int:
                 for job in jobs:
                     print(_format_job(job))
             return 0
-        counts = catalog.counts()
-        listing = [
-            {
-                "id": track.id,
-                "path": track.path,
-                "duration": round(track.duration, 2),
-                "mood": track.mood,
-                "valence": round(track.valence, 3),
-                "arousal": round(track.arousal, 3),
-                "state": track.state,
-                "ingested_at": as_utc(track.ingested_at).isoformat(),
-                **{key: track.meta[key] for key in ("title", "artist") if key in track.meta},
-            }
-            for track in catalog.tracks(limit=args.limit)
-        ]
-        failures = [vars(failure) for failure in catalog.latest_failures(args.limit)]
-    if args.json:
-        print(json.dumps({**counts, "listing": listing, "failures": failures}, indent=2))
+        overview = catalog.overview(args.limit)
+    return _print_overview(overview, args.json)
+
+
+def _catalog_on_server(server: Client, args: argparse.Namespace) -> int:
+    """``undertone catalog`` answered by the server that owns the store (same output)."""
+    if args.verify or args.repair:
+        return _print_reconciliation(server.reconcile(repair=args.repair), args.json)
+    if args.job:
+        _emit(server.job(args.job, failures=args.limit), args.json, _format_job)
         return 0
+    if args.jobs:
+        jobs = server.jobs(args.limit)
+        print(json.dumps(jobs, indent=2) if args.json else "\n".join(_format_job(job) for job in jobs))
+        return 0
+    overview = server.catalog(args.limit)
+    overview.pop("store_points", None)
+    return _print_overview(overview, args.json)
+
+
+def _print_overview(overview: dict[str, Any], as_json: bool) -> int:
+    if as_json:
+        print(json.dumps(overview, indent=2))
+        return 0
+    counts = {key: overview[key] for key in ("tracks", "pending", "retired", "failed", "jobs")}
+    listing, failures = overview["listing"], overview["failures"]
     print(", ".join(f"{count} {name}" for name, count in counts.items()))
     for track in listing:
         name = " - ".join(str(track[key]) for key in ("artist", "title") if key in track) or track["path"]
@@ -163,20 +192,29 @@ def _reconcile(catalog: Catalog, settings: Settings, *, repair: bool, as_json: b
     from recommender.store import open_vector_store
 
     try:
-        store = open_vector_store(settings)
+        # Repair rebuilds an unreadable embedded store from the vectors the catalog keeps.
+        store = open_vector_store(settings, set_aside_unreadable=repair)
     except StoreBusyError as error:
         raise UsageError(str(error)) from error
+    set_aside = getattr(store, "set_aside", None)
     with store:
         report = reconcile(catalog, store, repair=repair)
+    if set_aside is not None:
+        print(f"undertone: the vector store could not be read; its files were moved to {set_aside} (delete them once the "
+              f"rebuilt store works) and {len(report.missing)} tracks were written again from the catalog", file=sys.stderr)
+    return _print_reconciliation({**report.to_dict(), "set_aside": str(set_aside) if set_aside else None}, as_json)
+
+
+def _print_reconciliation(report: dict[str, Any], as_json: bool) -> int:
     if as_json:
-        print(json.dumps(report.to_dict(), indent=2))
+        print(json.dumps(report, indent=2))
     else:
         print(
-            f"store: {report.store_points} points; SQL: {report.sql_indexed} indexed, {report.outbox} awaiting a vector write; "
-            f"missing {len(report.missing)}, drifted {len(report.drifted)}, orphans {len(report.orphans)}"
+            f"store: {report['store_points']} points; SQL: {report['sql_indexed']} indexed, {report['outbox']} awaiting a vector write; "
+            f"missing {len(report['missing'])}, drifted {len(report['drifted'])}, orphans {len(report['orphans'])}"
         )
-        print("repaired" if report.repaired else ("consistent" if report.consistent else "inconsistent: run --repair"))
-    return 0 if report.consistent or report.repaired else 1
+        print("repaired" if report["repaired"] else ("consistent" if report["consistent"] else "inconsistent: run --repair"))
+    return 0 if report["consistent"] or report["repaired"] else 1
 
 
 def _print_summary(summary: JobSummary) -> None:

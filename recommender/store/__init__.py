@@ -1,7 +1,7 @@
 """Vector stores: one interface (:mod:`.base`), two backends (:mod:`.embedded`, :mod:`.remote`), one filter
 translation (:mod:`.conversions`). See :mod:`recommender.store.base` for the filter language."""
 
-from recommender.errors import DimensionMismatchError, InvalidFilterError, StoreBusyError, StoreError
+from recommender.errors import DimensionMismatchError, InvalidFilterError, StoreBusyError, StoreCorruptError, StoreError
 from recommender.settings import Settings
 from recommender.store.base import Hit, TrackPoint, VectorStore, Where
 from recommender.store.conversions import parse_where
@@ -15,6 +15,7 @@ __all__ = [
     "InvalidFilterError",
     "ServerVectorStore",
     "StoreBusyError",
+    "StoreCorruptError",
     "StoreError",
     "TrackPoint",
     "VectorStore",
@@ -24,12 +25,18 @@ __all__ = [
 ]
 
 
-def open_vector_store(settings: Settings) -> VectorStore:
+def open_vector_store(settings: Settings, *, set_aside_unreadable: bool = False) -> VectorStore:
     """The store ``settings`` describe: a server when ``qdrant_url`` is set (``":memory:"`` allowed), else embedded.
+
+    Args:
+        set_aside_unreadable: An embedded store whose files cannot be read is moved aside and opened
+            empty, to be rebuilt from the catalog (``undertone catalog --repair``).
 
     Raises:
         StoreBusyError: Another process owns the embedded store.
+        StoreCorruptError: The embedded store's files cannot be read.
+        ServiceUnavailableError: The Qdrant server cannot be reached.
     """
     if settings.qdrant_url:
         return ServerVectorStore(settings.qdrant_url, settings.collection)
-    return EdgeVectorStore(settings.vectors_path, settings.collection)
+    return EdgeVectorStore(settings.vectors_path, settings.collection, set_aside_unreadable=set_aside_unreadable)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import fcntl
 import json
 import os
@@ -11,11 +12,12 @@ from typing import IO, Any
 
 import numpy as np
 
-from recommender.errors import DimensionMismatchError, StoreBusyError, StoreError
+from recommender.errors import DimensionMismatchError, StoreBusyError, StoreCorruptError, StoreError
 from recommender.store.base import PAYLOAD_INDEXES, Hit, TrackPoint, VectorStore, Where
 from recommender.store.conversions import as_vector, canonical_id, jsonable, to_edge_filter, to_track_point
 
 LOCK_FILE_NAME = "owner.lock"
+SERVER_FILE_NAME = "server.json"  # written by `undertone serve` while it owns the store (recommender.service)
 _EDGE_INDEX_TYPES = {"keyword": "Keyword", "float": "Float", "integer": "Integer"}
 
 
@@ -40,6 +42,12 @@ class StoreLock:
             handle.seek(0)
             owner = handle.read().strip() or "unknown"
             handle.close()
+            served = _served_at(self.directory, owner)
+            if served:
+                raise StoreBusyError(
+                    f"store {self.directory} is served by `undertone serve` at {served} (process {owner}): use "
+                    f"recommender.Client({served!r}); the undertone commands and the dashboard use it by themselves"
+                ) from None
             this = " (this process: close the other VectorStore first)" if owner == str(os.getpid()) else ""
             raise StoreBusyError(
                 f"store {self.directory} is in use by process {owner}{this}. An embedded store has one owner at a "
@@ -59,6 +67,15 @@ class StoreLock:
             self._handle = None
 
 
+def _served_at(directory: Path, owner: str) -> str | None:
+    """The URL ``undertone serve`` recorded beside the lock, if the lock's owner is that server."""
+    try:
+        record = json.loads((directory / SERVER_FILE_NAME).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    return str(record.get("url")) if isinstance(record, dict) and str(record.get("pid")) == owner and record.get("url") else None
+
+
 class EdgeVectorStore(VectorStore):
     """The embedded store: Qdrant Edge on ``directory/<collection>``, owned by this process.
 
@@ -68,12 +85,15 @@ class EdgeVectorStore(VectorStore):
     Args:
         directory: Store directory (``Settings.vectors_path``); created if missing.
         collection: Shard name inside ``directory``.
+        set_aside_unreadable: When the shard's files cannot be read, move them to
+            ``<collection>.unreadable-<time>`` (recorded in ``set_aside``) and start empty, for a rebuild.
 
     Raises:
         StoreBusyError: Another process (or another open store in this one) owns ``directory``.
+        StoreCorruptError: The shard's files cannot be read (and ``set_aside_unreadable`` is off).
     """
 
-    def __init__(self, directory: str | Path, collection: str = "tracks") -> None:
+    def __init__(self, directory: str | Path, collection: str = "tracks", *, set_aside_unreadable: bool = False) -> None:
         import qdrant_edge
 
         self._q = qdrant_edge
@@ -84,13 +104,32 @@ class EdgeVectorStore(VectorStore):
         self._shard: Any = None
         self._dim: int | None = None
         self._closed = False
+        self.set_aside: Path | None = None
         try:
             if self._shard_path.is_dir() and any(self._shard_path.iterdir()):
-                self._shard = qdrant_edge.EdgeShard.load(str(self._shard_path))
-                self._dim = self._read_dim()
+                self._load(set_aside_unreadable)
         except BaseException:
             self._lock.release()
             raise
+
+    def _load(self, set_aside_unreadable: bool) -> None:
+        try:
+            self._shard = self._q.EdgeShard.load(str(self._shard_path))
+            self._dim = self._read_dim()
+        except Exception as error:  # noqa: BLE001 -- the engine raises bare Exception for every damaged file
+            if self._shard is not None:
+                self._shard.close()
+                self._shard = None
+            if not set_aside_unreadable:
+                cause = " ".join(str(error).split())[:300]
+                raise StoreCorruptError(
+                    f"the vector store {self._shard_path} cannot be read ({cause}). The catalog keeps every track's "
+                    "vector: run `undertone catalog --repair` with the same --store to rebuild the store from it."
+                ) from None
+            stamp = dt.datetime.now(dt.UTC).strftime("%Y%m%dT%H%M%SZ")
+            self.set_aside = self._shard_path.with_name(f"{self.collection}.unreadable-{stamp}")
+            self._shard_path.rename(self.set_aside)
+            self._dim = None
 
     @property
     def _shard_path(self) -> Path:

@@ -2,14 +2,37 @@
 
 from __future__ import annotations
 
+import functools
 import warnings
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from typing import Any, TypeVar
 
 import numpy as np
 
-from recommender.errors import DimensionMismatchError, StoreError
+from recommender.errors import DimensionMismatchError, ServiceUnavailableError, StoreError
+from recommender.settings import without_secrets
 from recommender.store.base import PAYLOAD_INDEXES, Hit, TrackPoint, VectorStore, Where
 from recommender.store.conversions import as_vector, canonical_id, jsonable, to_client_filter, to_track_point
+
+Method = TypeVar("Method", bound=Callable[..., Any])
+
+
+def _reachable(method: Method) -> Method:
+    """Report a server that cannot be reached as one clear :class:`ServiceUnavailableError`."""
+
+    @functools.wraps(method)
+    def wrapper(self: ServerVectorStore, *args: Any, **kwargs: Any) -> Any:
+        from qdrant_client.http.exceptions import ResponseHandlingException  # wraps every transport error
+
+        try:
+            return method(self, *args, **kwargs)
+        except ResponseHandlingException as error:
+            raise ServiceUnavailableError(
+                f"cannot reach the Qdrant server {without_secrets(self.url)}: {error} "
+                "(is it running? check --qdrant-url / UNDERTONE_QDRANT_URL)"
+            ) from None
+
+    return wrapper  # type: ignore[return-value]
 
 
 class ServerVectorStore(VectorStore):
@@ -34,13 +57,18 @@ class ServerVectorStore(VectorStore):
             self._client = QdrantClient(url=url, api_key=api_key, timeout=int(timeout))
         self._dim: int | None = None
         self._closed = False
-        if self._client.collection_exists(collection):
-            self._dim = int(self._client.get_collection(collection).config.params.vectors.size)
+        self._read_dim()
+
+    @_reachable
+    def _read_dim(self) -> None:
+        if self._client.collection_exists(self.collection):
+            self._dim = int(self._client.get_collection(self.collection).config.params.vectors.size)
 
     @property
     def dim(self) -> int | None:
         return self._dim
 
+    @_reachable
     def ensure_collection(self, dim: int) -> None:
         self._check_open()
         if self._dim is not None:
@@ -60,6 +88,7 @@ class ServerVectorStore(VectorStore):
                 self._client.create_payload_index(self.collection, name, schemas[kind])
         self._dim = int(dim)
 
+    @_reachable
     def upsert(self, points: Sequence[TrackPoint]) -> None:
         self._check_open()
         if not points:
@@ -74,6 +103,7 @@ class ServerVectorStore(VectorStore):
         ]
         self._client.upsert(self.collection, native, wait=True)
 
+    @_reachable
     def search(self, vector: np.ndarray, limit: int, where: Where | None = None) -> list[Hit]:
         self._check_open()
         native_filter = to_client_filter(where, self._m)
@@ -88,6 +118,7 @@ class ServerVectorStore(VectorStore):
         )
         return [Hit(str(point.id), float(point.score), dict(point.payload or {})) for point in response.points]
 
+    @_reachable
     def retrieve(self, ids: Sequence[str]) -> list[TrackPoint]:
         self._check_open()
         wanted = [canonical_id(point_id) for point_id in ids]
@@ -97,12 +128,14 @@ class ServerVectorStore(VectorStore):
         by_id = {str(record.id): to_track_point(record) for record in records}
         return [by_id[point_id] for point_id in wanted if point_id in by_id]
 
+    @_reachable
     def delete(self, ids: Sequence[str]) -> None:
         self._check_open()
         doomed = [canonical_id(point_id) for point_id in ids]
         if self._dim is not None and doomed:
             self._client.delete(self.collection, points_selector=self._m.PointIdsList(points=doomed), wait=True)
 
+    @_reachable
     def count(self, where: Where | None = None) -> int:
         self._check_open()
         native_filter = to_client_filter(where, self._m)
@@ -110,6 +143,7 @@ class ServerVectorStore(VectorStore):
             return 0
         return int(self._client.count(self.collection, count_filter=native_filter, exact=True).count)
 
+    @_reachable
     def scroll(
         self, where: Where | None = None, limit: int = 1000, offset: str | None = None
     ) -> tuple[list[TrackPoint], str | None]:

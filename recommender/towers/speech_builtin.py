@@ -1,10 +1,11 @@
-"""The builtin speech tower: an emotion encoder trained here on RAVDESS, weights shipped in the package.
+"""The builtin speech tower: an emotion encoder trained here on RAVDESS (nEMO optional), weights shipped in the package.
 
 Pipeline: Silero VAD trims leading/trailing silence -> :class:`SpeechFeatureExtractor` frame descriptors
-and utterance statistics -> :class:`SpeechEmotionNet` -> an 8-way RAVDESS emotion classifier. The net
-is an MLP on utterance statistics, optionally fused with a dilated 1-D CNN over the frames with
-attentive statistics pooling; ``scripts/train_speech_tower.py`` picks between them by leave-actors-out
-cross-validation and reproduces the shipped weights (``speech_builtin.json`` records which won).
+and utterance statistics -> :class:`SpeechEmotionNet` -> an 8-way RAVDESS emotion classifier (nEMO's
+Polish labels are trained as their RAVDESS words). The net is an MLP on utterance statistics,
+optionally fused with (or averaged with) a dilated 1-D CNN over the frames with attentive statistics
+pooling; ``scripts/train_speech_tower.py`` picks between them by leave-actors-out cross-validation and
+reproduces the shipped weights (``speech_builtin.json`` records which won, CV and dev metrics).
 The tower's embedding is the penultimate layer (before its ReLU); ``emotion_probabilities`` is the
 classifier's softmax.
 """
@@ -50,6 +51,8 @@ class SpeechNetConfig:
         embedding_dim: Width of the penultimate layer (the tower's embedding).
         num_classes: Emotion classes.
         dropout: Dropout before the embedding and the classifier.
+        average_branches: With both branches, give each its own embedding and classifier and average
+            them (an ensemble trained jointly) instead of one classifier on the concatenation.
     """
 
     sequence_channels: list[str] = field(default_factory=list)
@@ -60,6 +63,7 @@ class SpeechNetConfig:
     embedding_dim: int = 128
     num_classes: int = 8
     dropout: float = 0.3
+    average_branches: bool = False
 
 
 class AttentiveStatsPooling(nn.Module):
@@ -107,8 +111,21 @@ class SpeechEmotionNet(nn.Module):
             fused += cfg.stats_hidden
         if not fused:
             raise ValueError("SpeechNetConfig needs sequence_channels, stats_dim or both")
-        self.embedding = nn.Sequential(nn.Dropout(cfg.dropout), nn.Linear(fused, cfg.embedding_dim), nn.BatchNorm1d(cfg.embedding_dim))
-        self.classifier = nn.Sequential(nn.ReLU(), nn.Dropout(cfg.dropout), nn.Linear(cfg.embedding_dim, cfg.num_classes))
+        if cfg.average_branches and not (cfg.sequence_channels and cfg.stats_dim):
+            raise ValueError("average_branches needs both sequence_channels and stats_dim")
+        if cfg.average_branches:
+            fused = 2 * cfg.conv_channels
+            self.stats_embedding = self._embedding(cfg.stats_hidden)
+            self.stats_classifier = self._classifier()
+        self.embedding = self._embedding(fused)
+        self.classifier = self._classifier()
+
+    def _embedding(self, width: int) -> nn.Module:
+        return nn.Sequential(nn.Dropout(self.config.dropout), nn.Linear(width, self.config.embedding_dim), nn.BatchNorm1d(self.config.embedding_dim))
+
+    def _classifier(self) -> nn.Module:
+        cfg = self.config
+        return nn.Sequential(nn.ReLU(), nn.Dropout(cfg.dropout), nn.Linear(cfg.embedding_dim, cfg.num_classes))
 
     def forward(
         self, frames: torch.Tensor | None, mask: torch.Tensor | None, stats: torch.Tensor | None
@@ -120,6 +137,10 @@ class SpeechEmotionNet(nn.Module):
             parts.append(self.pooling(hidden, mask))
         if self.config.stats_dim:
             parts.append(self.stats_mlp(stats))
+        if self.config.average_branches:
+            frame_embedding, stats_embedding = self.embedding(parts[0]), self.stats_embedding(parts[1])
+            logits = (self.classifier(frame_embedding) + self.stats_classifier(stats_embedding)) / 2
+            return (frame_embedding + stats_embedding) / 2, logits
         embedding = self.embedding(torch.cat(parts, dim=1))
         return embedding, self.classifier(embedding)
 
@@ -206,7 +227,7 @@ def pad_sequences(sequences: Sequence[torch.Tensor]) -> tuple[torch.Tensor, torc
 
 @register_tower("speech", "builtin", BuiltinSpeechConfig)
 class BuiltinSpeechTower(Tower[np.ndarray]):
-    """Speech emotion encoder trained on RAVDESS actors 01-08 (see ``speech_builtin.json`` for metrics)."""
+    """Speech emotion encoder; ``speech_builtin.json`` records its training corpora, CV and dev metrics."""
 
     sample_rate = SAMPLE_RATE
 

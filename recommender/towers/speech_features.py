@@ -11,6 +11,10 @@ Everything runs in torch (no librosa) on a 16 kHz mono waveform:
   per utterance (F0 in semitones from the utterance median, energy relative to the utterance peak,
   log-mel with its utterance mean removed) so a model trained on a handful of actors transfers.
   :meth:`SpeechFeatureExtractor.statistics` summarises descriptors over the utterance.
+
+One module (past 450 lines) on purpose: the shipped speech weights are tied to exactly this front end
+(trimming with :class:`TrimConfig`, then the descriptors of :class:`FeatureConfig`), and keeping it in
+one place keeps what the weights were trained on readable in one file.
 """
 
 from __future__ import annotations

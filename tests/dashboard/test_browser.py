@@ -17,6 +17,7 @@ import pytest
 CHROMIUM, CHROMEDRIVER = shutil.which("chromium"), shutil.which("chromedriver")
 UNDERTONE = Path(sys.executable).with_name("undertone")  # the installed console script
 DOCS_SCREENSHOT = Path(__file__).resolve().parents[2] / "docs" / "images" / "dashboard-search.png"
+TIMELINE_SCREENSHOT = DOCS_SCREENSHOT.with_name("dashboard-timeline.png")
 STARTUP_SECONDS = 120
 SEARCH_SECONDS = 240  # the first query loads the emotion model
 
@@ -35,12 +36,12 @@ def free_port() -> int:
 
 
 @pytest.fixture
-def dashboard(ingested_store: Path, tmp_path: Path):
+def dashboard(ingested_store: Path, music_dir: Path, tmp_path: Path):
     """``undertone dashboard`` on a free port; yields its URL and stops it afterwards."""
     port = free_port()
     log = (tmp_path / "dashboard.log").open("wb")
     env = {**os.environ, "UNDERTONE_CONFIG": str(tmp_path / "no-config.toml")}
-    command = [str(UNDERTONE), "dashboard", "--store", str(ingested_store), "--port", str(port)]
+    command = [str(UNDERTONE), "dashboard", "--store", str(ingested_store), "--library-root", str(music_dir), "--port", str(port)]
     server = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, env=env, start_new_session=True)
     url = f"http://127.0.0.1:{port}"
     try:
@@ -123,5 +124,28 @@ def test_a_page_url_opened_directly_keeps_the_navigation(dashboard: str, browser
     assert browser.find_element(By.TAG_NAME, "h1").text == "Catalog"
     # A link reads "<icon ligature>\n<title>".
     links = [link.text.splitlines()[-1] for link in browser.find_elements(By.CSS_SELECTOR, "[data-testid=stSidebarNavLink]")]
-    assert links == ["Search", "Catalog", "Evaluation"]
+    assert links == ["Search", "Timeline", "Shortlists", "Catalog", "Evaluation"]
     assert not browser.find_elements(By.CSS_SELECTOR, "[data-testid=stException]")
+
+
+def test_timeline_page_in_a_real_browser(dashboard: str, browser, videos, tmp_path: Path) -> None:
+    """Upload a video, see its cues on the cuts and the cue-sheet downloads."""
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support import expected_conditions as EC
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    browser.get(f"{dashboard}/timeline")
+    WebDriverWait(browser, STARTUP_SECONDS).until(EC.presence_of_element_located((By.CSS_SELECTOR, "input[type=file]")))
+    assert browser.find_element(By.TAG_NAME, "h1").text == "Cue a video"
+    browser.find_element(By.CSS_SELECTOR, "input[type=file]").send_keys(str(videos.mp4))
+    WebDriverWait(browser, SEARCH_SECONDS).until(EC.presence_of_element_located((By.XPATH, "//p[contains(., 'Cue 1')]")))
+    assert "00:00:00:00" in browser.find_element(By.XPATH, "//p[contains(., 'Cue 1')]").text
+    labels = [button.text for button in browser.find_elements(By.CSS_SELECTOR, "[data-testid=stDownloadButton] button")]
+    assert labels == ["Cue sheet (EDL)", "Cue sheet (CSV)", "Cue sheet (JSON)"]
+    WebDriverWait(browser, 30).until(lambda driver: len(driver.find_elements(By.CSS_SELECTOR, "canvas, svg.marks")) >= 1)
+    assert not browser.find_elements(By.CSS_SELECTOR, "[data-testid=stException]")
+    assert not browser.find_elements(By.CSS_SELECTOR, "[data-testid=stAlertContentError]")
+    time.sleep(1.0)  # let the chart finish its entry animation before the picture
+    screenshot = tmp_path / "dashboard-timeline.png"
+    assert browser.save_screenshot(str(screenshot))
+    shutil.copyfile(screenshot, TIMELINE_SCREENSHOT)

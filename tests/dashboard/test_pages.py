@@ -10,6 +10,8 @@ import pytest
 import streamlit as st
 from streamlit.testing.v1 import AppTest
 
+from dashboard.text import shown
+
 TIMEOUT = 300  # the first run loads the emotion model
 APP = Path(__file__).resolve().parents[2] / "dashboard" / "app.py"
 TRACK_COUNT = 6  # see conftest.TRACKS
@@ -37,7 +39,7 @@ def result_titles(app: AppTest) -> list[str]:
 
 
 def errors(app: AppTest) -> list[str]:
-    return [e.value for e in app.error]
+    return [shown(e.value) for e in app.error]
 
 
 # -- Search ------------------------------------------------------------------------------------------
@@ -63,7 +65,7 @@ def test_filters_from_the_payload_narrow_the_results(ingested_store: Path, monke
     app.radio[0].set_value("Valence-arousal").run()
     assert not app.exception and not errors(app)
     assert app.subheader[0].value.startswith("2 tracks")
-    assert app.caption.values.count("6 tracks searched · genre: piano or ambient") == 1
+    assert [shown(value) for value in app.caption.values].count("6 tracks searched · genre: piano or ambient") == 1
     assert {t.split("**")[1].split(". ")[1] for t in result_titles(app)} == {"Sad Song", "Calm Song"}
 
 
@@ -148,6 +150,7 @@ def test_catalog_page_shows_statistics_and_failures(ingested_store: Path, music_
 
 
 def test_ingesting_a_folder_from_the_page(music_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("UNDERTONE_LIBRARY_ROOTS", str(music_dir))
     app = open_app(tmp_path / "fresh-store", monkeypatch, "views/catalog.py")
     assert "The catalog is empty" in app.info[0].value
     app.text_input[0].input(str(music_dir))
@@ -162,11 +165,12 @@ def test_ingesting_a_folder_from_the_page(music_dir: Path, tmp_path: Path, monke
 
 
 def test_missing_ingest_folder_is_a_clear_error(ingested_store: Path, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    monkeypatch.setenv("UNDERTONE_LIBRARY_ROOTS", str(tmp_path))
     app = open_app(ingested_store, monkeypatch, "views/catalog.py")
     app.text_input[0].input(str(tmp_path / "nowhere"))
     app.button[0].click().run()
     assert not app.exception
-    assert errors(app) == [f"{tmp_path / 'nowhere'} does not exist on the server running the dashboard."]
+    assert errors(app) == [(f"{tmp_path / 'nowhere'} is not a folder or manifest inside the music library ({tmp_path}).")]
 
 
 # -- Evaluation --------------------------------------------------------------------------------------
@@ -194,6 +198,7 @@ def test_evaluation_runs_on_a_tiny_labelled_set(
     music_csv = tmp_path / "music.csv"
     write_csv(music_csv, [{"path": str(p), "label": p.stem.split("_", 1)[1]} for p in sorted(music_dir.glob("*.flac"))])
 
+    monkeypatch.setenv("UNDERTONE_LIBRARY_ROOTS", f"{tmp_path}:{music_dir}")
     app = open_app(ingested_store, monkeypatch, "views/evaluation.py")
     app.selectbox[0].set_value("a CSV file…")
     app.text_input[0].input(str(speech_csv))

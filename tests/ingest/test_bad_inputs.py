@@ -28,6 +28,12 @@ def build_corpus(root: Path, tone) -> dict[str, str | None]:
     flac = tone(root / "whole.flac", freq=700).read_bytes()
     (root / "whole.flac").unlink()
     (root / "truncated.flac").write_bytes(flac[: len(flac) // 2])
+    # 10 s of Opus cut to its first fifth: it decodes, but its Ogg stream has no end (it used to land as 2 s).
+    t = np.arange(10 * 48000) / 48000
+    sf.write(root / "whole.opus", (0.3 * np.sin(2 * np.pi * 300 * t)).astype(np.float32), 48000, format="OGG", subtype="OPUS")
+    opus = (root / "whole.opus").read_bytes()
+    (root / "whole.opus").unlink()
+    (root / "truncated.opus").write_bytes(opus[: len(opus) // 5])
     (root / "notes.mp3").write_text("these are my notes, not a song\n" * 20, encoding="utf-8")
     sf.write(root / "silence.wav", np.zeros(3 * 16000, np.float32), 16000)
     # One hour of audio, cheaply: 1 kHz, 8-bit -> 3.6 MB. Refused from the header, never decoded.
@@ -43,6 +49,7 @@ def build_corpus(root: Path, tone) -> dict[str, str | None]:
         "surround.wav": None,
         "empty.wav": "empty",
         "truncated.flac": "corrupt",
+        "truncated.opus": "truncated",
         "notes.mp3": "corrupt",
         "silence.wav": "silent",
         "hour.wav": "too_long",
@@ -69,6 +76,7 @@ def test_bad_inputs_fail_one_by_one_and_good_files_land(tmp_path, settings, tone
     assert "NaN" in failures["nan.wav"].message
     assert "60.0 min" in failures["hour.wav"].message
     assert "directory" in failures["folder.wav"].message
+    assert "is truncated" in failures["truncated.opus"].message
     assert "convert" in failures["song.m4a"].message
     assert "regular file" in failures["pipe.wav"].message
     assert all(failure.message and str(corpus) not in failure.message for failure in summary.failures)

@@ -141,3 +141,44 @@ def test_requeue_puts_indexed_tracks_back_in_the_outbox(catalog):
     assert catalog.requeue([ID_A, ID_B]) == 1
     assert [row.id for row in catalog.outbox()] == [ID_A]
     assert catalog.known_ids([ID_A, ID_B]) == {ID_A}
+
+
+def test_open_jobs_nothing_touches_are_shown_stale_and_revive(tmp_path):
+
+    url = f"sqlite:///{tmp_path / 'stale.sqlite'}"
+    with Catalog(url) as live:
+        planning = live.create_job("/music", mode="workers")  # a worker crashed while planning it
+        running = live.create_job("/music", mode="local")  # its `undertone ingest` was killed
+        (item,) = live.add_items(running, [SourceItem("/music/a.wav")])
+        live.finish_planning(running, 1)
+        assert not live.job_status(running).stale
+    with Catalog(url, stale_after=0.0) as later:
+        for job_id in (planning, running):
+            status = later.job_status(job_id)
+            assert status.stale and status.to_dict()["state"] == "stale" and "killed" in status.to_dict()["error"]
+        assert {job.shown_state for job in later.jobs()} == {"stale"}
+        later.finish_item(item, "failed", reason="corrupt")  # work resumes: the job completes as usual
+        later.finish_job_if_complete(running)
+        status = later.job_status(running)
+        assert status.state == "done" and not status.stale
+
+
+def test_one_planner_at_a_time_holds_a_job(catalog):
+    job_id = catalog.create_job("/music", mode="workers")
+    assert catalog.claim_planning(job_id, 60) == 0  # the first copy of the task plans
+    wait = catalog.claim_planning(job_id, 60)  # a re-delivered copy while the first one runs
+    assert 55 < wait <= 60
+    catalog.renew_planning(job_id, 0)  # the planner's lease ran out (it died)
+    assert catalog.claim_planning(job_id, 60) == 0
+
+
+def test_a_catalog_from_before_planning_leases_gains_the_column(tmp_path):
+    import sqlite3
+
+    path = tmp_path / "old.sqlite"
+    with Catalog(f"sqlite:///{path}") as new:
+        job_id = new.create_job("/music", mode="workers")
+    with sqlite3.connect(path) as connection:
+        connection.execute("ALTER TABLE ingest_jobs DROP COLUMN planner_until")
+    with Catalog(f"sqlite:///{path}") as old:
+        assert old.claim_planning(job_id, 60) == 0 and old.job_status(job_id).state == "planning"

@@ -128,3 +128,51 @@ def test_single_audio_file_and_bad_sources(tmp_path):
         iter_source(tmp_path / "missing")
     with pytest.raises(SourceError, match="not a folder"):
         iter_source(touch(tmp_path / "notes.txt"))
+
+
+def manifest_items(path: Path, text: str | bytes) -> list:
+    if isinstance(text, str):
+        path.write_text(text, encoding="utf-8")
+    else:
+        path.write_bytes(text)
+    return list(iter_source(path))
+
+
+def test_a_cell_over_the_csv_field_limit_fails_its_row_only(tmp_path):
+    items = manifest_items(tmp_path / "m.csv", "path,notes\na.wav," + "x" * 131_073 + "\nb.wav,short\n")
+    assert "field larger than field limit" in items[0].problem and items[0].path.endswith("m.csv:2")
+    assert items[1].problem is None and items[1].metadata == {"notes": "short"}
+
+
+def test_manifest_encodings_are_detected(tmp_path, caplog):
+    text = "path,title\na.wav,Café €5\n"
+    assert manifest_items(tmp_path / "bom.csv", b"\xef\xbb\xbf" + text.encode())[0].metadata == {"title": "Café €5"}
+    assert manifest_items(tmp_path / "utf16.csv", text.encode("utf-16"))[0].metadata == {"title": "Café €5"}
+    with caplog.at_level("WARNING", logger="ingest.sources"):
+        (item,) = manifest_items(tmp_path / "excel.csv", text.encode("cp1252"))
+    assert item.metadata == {"title": "Café €5"} and "line(s) 2 are not UTF-8" in caplog.text
+    # The five bytes Windows-1252 leaves undefined still decode (as Latin-1), a mixed file line by line.
+    mixed = b"path,title\n" + "a.wav,\x81Ü\n".encode("latin-1") + "b.wav,Ü\n".encode()
+    assert [item.metadata["title"] for item in manifest_items(tmp_path / "mixed.csv", mixed)] == ["\x81Ü", "Ü"]
+
+
+def test_jsonl_lines_nested_too_deep_or_with_a_non_text_path_fail_their_row(tmp_path):
+    deep = '{"path": "a.wav", "x": ' + "[" * 100_000 + "]" * 100_000 + "}"
+    lines = [deep, '{"path": 3}', '{"path": ["a.wav"]}', '{"path": "b.wav", "t": {"a": {"b": {"c": {"d": {"e": {"f": {"g": {"h": 1}}}}}}}}}', '{"path": "c.wav"}']
+    items = manifest_items(tmp_path / "m.jsonl", "\n".join(lines) + "\n")
+    problems = [item.problem for item in items]
+    assert "nested too deeply" in problems[0]
+    assert "'path' must be text, got 3" in problems[1] and "must be text" in problems[2]
+    assert "nested deeper than" in problems[3] and problems[4] is None
+
+
+def test_a_path_listed_twice_is_ingested_once_with_the_last_rows_metadata(tmp_path, caplog):
+    with caplog.at_level("WARNING", logger="ingest.sources"):
+        items = manifest_items(tmp_path / "m.csv", "path,genre\na.wav,rock\nb.wav,pop\n./a.wav,jazz\n")
+    assert [(Path(item.path).name, item.metadata) for item in items] == [("b.wav", {"genre": "pop"}), ("a.wav", {"genre": "jazz"})]
+    assert "listed again on line 4" in caplog.text
+
+
+def test_csv_integers_beyond_64_bits_stay_text(tmp_path):
+    (item,) = manifest_items(tmp_path / "m.csv", "path,isrc,n\na.wav,123456789012345678901234567890,9223372036854775807\n")
+    assert item.metadata == {"isrc": "123456789012345678901234567890", "n": 2**63 - 1}

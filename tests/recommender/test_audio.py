@@ -10,6 +10,7 @@ from recommender.audio import (
     CorruptAudioError,
     EmptyAudioError,
     SilentAudioError,
+    TruncatedAudioError,
     UnreadableAudioError,
     audio_info,
     load_audio,
@@ -71,8 +72,32 @@ def test_empty_file(tmp_path):
 
 def test_text_renamed_mp3(tmp_path):
     (tmp_path / "notes.mp3").write_text("these are my notes, not music\n" * 50)
-    with pytest.raises(CorruptAudioError, match="not a readable audio file"):
+    with pytest.raises(CorruptAudioError, match="not a readable audio file") as caught:
         load_audio(tmp_path / "notes.mp3")
+    assert "pipe" not in str(caught.value) and "no audio format" in str(caught.value)
+
+
+@pytest.mark.parametrize("make", ["fifo", "device"])
+def test_pipes_and_devices_are_not_files(tmp_path, make):
+    path = tmp_path / "pipe.wav"
+    if make == "fifo":
+        os.mkfifo(path)
+    else:
+        path = "/dev/zero"
+    with pytest.raises(UnreadableAudioError, match="not a regular file"):
+        load_audio(path)
+
+
+@pytest.mark.parametrize("suffix,fmt,subtype", [(".opus", "OGG", "OPUS"), (".ogg", "OGG", "VORBIS"), (".wav", "WAV", "PCM_16"), (".mp3", "MP3", "MPEG_LAYER_III")])
+def test_a_file_shorter_than_its_container_says_is_refused_as_truncated(tmp_path, suffix, fmt, subtype):
+    full = tmp_path / f"full{suffix}"
+    sf.write(full, tone(10.0, 48000), 48000, format=fmt, subtype=subtype)
+    assert load_audio(full).size == 10 * 16000  # the whole file is fine
+    cut = tmp_path / f"cut{suffix}"
+    cut.write_bytes(full.read_bytes()[: full.stat().st_size // 5])
+    with pytest.raises(TruncatedAudioError, match="is truncated") as caught:
+        load_audio(cut)
+    assert caught.value.reason == "truncated" and "download it again" in str(caught.value)
 
 
 def test_truncated_file(tmp_path):

@@ -47,3 +47,30 @@ def test_unknown_keys_are_reported(tmp_path):
 
 def test_database_url_overrides_sqlite():
     assert Settings.load(database_url="postgresql://x/y").catalog_url == "postgresql://x/y"
+
+
+def test_secrets_come_from_files_named_by_the_environment(tmp_path, monkeypatch):
+    (tmp_path / "db").write_text("postgresql://u:from-file@h/db\n")
+    (tmp_path / "pw").write_text("p@ss:word\n")
+    monkeypatch.setenv("UNDERTONE_DATABASE_URL_FILE", str(tmp_path / "db"))
+    assert Settings.load().database_url == "postgresql://u:from-file@h/db"
+    monkeypatch.delenv("UNDERTONE_DATABASE_URL_FILE")
+    monkeypatch.setenv("UNDERTONE_DATABASE_PASSWORD_FILE", str(tmp_path / "pw"))
+    settings = Settings.load(database_url="postgresql://u@h/db")
+    assert settings.catalog_url == "postgresql://u:p%40ss%3Aword@h/db"
+    assert "p@ss" not in repr(settings) and "p@ss" not in str(settings.model_dump(mode="json"))
+
+
+def test_an_unreadable_secret_file_is_a_clear_error(tmp_path, monkeypatch):
+    monkeypatch.setenv("UNDERTONE_REDIS_URL_FILE", str(tmp_path / "missing"))
+    with pytest.raises(ValueError, match="UNDERTONE_REDIS_URL_FILE: cannot read .*missing"):
+        Settings.load()
+
+
+def test_library_roots_are_a_path_list_resolved(tmp_path, monkeypatch):
+    (tmp_path / "real").mkdir()
+    (tmp_path / "link").symlink_to(tmp_path / "real")
+    monkeypatch.setenv("UNDERTONE_LIBRARY_ROOTS", f"{tmp_path / 'link'}:{tmp_path / 'x' / '..' / 'y'}")
+    assert Settings.load().library_roots == (tmp_path / "real", tmp_path / "y")
+    monkeypatch.delenv("UNDERTONE_LIBRARY_ROOTS")
+    assert Settings.load().library_roots == ()

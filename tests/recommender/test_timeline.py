@@ -10,17 +10,9 @@ import pytest
 from recommender import cli
 from recommender.audio import write_audio
 from recommender.errors import AudioNotFoundError, CorruptAudioError, SilentAudioError
+from recommender.segments import VAD_SAMPLE_RATE, plan_segments, speech_segments
 from recommender.synth import synthesize_speech
-from recommender.timeline import (
-    VAD_SAMPLE_RATE,
-    Segment,
-    TimelineConfig,
-    build_timeline,
-    group_cues,
-    plan_segments,
-    smooth,
-    speech_segments,
-)
+from recommender.timeline import Segment, TimelineConfig, build_timeline, group_cues, smooth
 
 RATE = VAD_SAMPLE_RATE
 SMALL = TimelineConfig(segment_seconds=4.0, min_segment_seconds=1.0, max_segment_seconds=8.0, chunk_seconds=20.0,

@@ -107,3 +107,37 @@ def test_with_a_qdrant_server_workers_write_the_vectors_themselves(pair, setting
     assert store.count() == 2
     with open_catalog(server) as catalog:
         assert reconcile(catalog, store).consistent
+
+
+def test_a_job_this_worker_does_not_know_is_logged_not_raised(settings, eager, caplog):
+    with caplog.at_level("ERROR", logger="workers.tasks"):
+        tasks.ingest_job("no-such-job", "/music", settings_to_message(settings), 8)
+    assert "is not in the catalog this worker opened" in caplog.text
+
+
+def test_planning_that_breaks_fails_the_job_instead_of_leaving_it_planning(pair, settings, eager, monkeypatch):
+    def breaks_midway(source):
+        yield from iter_source(source)
+        raise OSError("the disk went away")
+
+    monkeypatch.setattr(tasks, "iter_source", breaks_midway)
+    with open_catalog(settings) as catalog:
+        job_id = catalog.create_job(str(pair), mode="workers")
+    tasks.ingest_job(job_id, str(pair), settings_to_message(settings), 8)
+    with open_catalog(settings) as catalog:
+        status = catalog.job_status(job_id)
+    assert status.state == "failed" and "planning stopped: OSError: the disk went away" in status.error
+
+
+def test_a_job_task_redelivered_while_its_first_copy_plans_waits_and_records_nothing(music, settings, eager):
+    """Redis hands a task to a second worker once it has run past the visibility timeout: plan once."""
+    from celery.exceptions import Retry
+
+    with open_catalog(settings) as catalog:
+        job_id = catalog.create_job(str(music), mode="workers")
+        assert catalog.claim_planning(job_id, 600) == 0  # the first copy is still planning
+    with pytest.raises(Retry):
+        tasks.ingest_job(job_id, str(music), settings_to_message(settings), 1)
+    with open_catalog(settings) as catalog:
+        status = catalog.job_status(job_id)
+        assert status.state == "planning" and sum(status.counts.values()) == 0

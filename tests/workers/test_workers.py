@@ -183,3 +183,36 @@ def test_lost_messages_are_sent_again(pair, settings, workers, broker):
     assert (first.state, first.total, first.ingested + first.skipped) == ("done", 2, 2)
     assert (second.state, second.total, second.ingested + second.skipped) == ("done", 2, 2)
     assert_consistent(settings, 2)
+
+
+def test_a_relative_store_and_model_work_with_a_worker_in_another_directory(pair, model_dir, workers, broker, tmp_path, monkeypatch):
+    """``undertone ingest DIR --workers --store ./lib``: the worker runs elsewhere, the paths must not be relative."""
+    from recommender.settings import Settings
+
+    here = tmp_path / "submitter"
+    here.mkdir()
+    monkeypatch.chdir(here)
+    settings = Settings(store="lib", model=os.path.relpath(model_dir, here))
+    assert settings.store == here / "lib" and Path(settings.model) == model_dir
+    workers.start("--pool", "solo")
+    summary = ingest_with_workers(os.path.relpath(pair, here), settings, broker, timeout=120)
+    assert (summary.state, summary.ingested) == ("done", 2)
+    assert (here / "lib" / "catalog.sqlite").exists() and not (REPO / "lib").exists()
+
+
+def test_a_job_no_worker_takes_is_given_up_with_a_clear_message(pair, settings, broker):
+    from workers.client import JobStalledError
+
+    job_id = submit_job(pair, settings, queue=broker)  # nobody serves this queue
+    with pytest.raises(JobStalledError, match=rf"job {job_id} made no progress .*still planning.*queue '{broker}'"):
+        follow_job(job_id, settings, queue=broker, poll_seconds=0.1, resend_after=0.5, give_up_after=2)
+
+
+def test_ingest_workers_timeout_ends_with_a_message_not_a_traceback(pair, settings, broker):
+    result = subprocess.run(
+        [sys.executable, "-m", "recommender.cli", "ingest", str(pair), "--workers", "--redis-url", REDIS_URL, "--queue", broker,
+         "--store", str(settings.store), "--model", settings.model, "--timeout", "3", "--quiet"],
+        cwd=REPO, capture_output=True, text=True, timeout=120,
+    )
+    assert result.returncode == 1 and "Traceback" not in result.stderr
+    assert "still planning after 3 s" in result.stderr and "undertone catalog --job" in result.stderr

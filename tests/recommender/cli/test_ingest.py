@@ -79,3 +79,30 @@ def test_workers_need_a_broker(pair, settings, capsys, monkeypatch):
     monkeypatch.delenv("UNDERTONE_REDIS_URL", raising=False)
     code, _, err = run(capsys, "ingest", str(pair), "--store", str(settings.store), "--workers")
     assert code == 1 and "--redis-url" in err
+
+
+def test_a_store_that_is_a_file_and_a_garbage_catalog_are_clear_errors(tmp_path, capsys):
+    (tmp_path / "not-a-folder").write_text("x", encoding="utf-8")
+    for command in (["catalog"], ["ingest", str(tmp_path)]):
+        code, _, err = run(capsys, *command, "--store", str(tmp_path / "not-a-folder"))
+        assert code == 1 and "is a file; the store is a folder" in err
+    garbage = tmp_path / "store"
+    garbage.mkdir()
+    (garbage / "catalog.sqlite").write_bytes(bytes(range(256)) * 40)
+    code, _, err = run(capsys, "catalog", "--store", str(garbage))
+    assert code == 1 and "cannot be used (file is not a database)" in err and "move it away" in err
+
+
+def test_catalog_json_into_a_closed_pipe_ends_quietly(pair, settings):
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    from ingest.pipeline import run_ingest
+
+    run_ingest(pair, settings)
+    command = [sys.executable, "-m", "recommender.cli", "catalog", "--json", "--store", str(settings.store)]
+    reader_gone = subprocess.Popen(command, cwd=Path(__file__).resolve().parents[3], stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    reader_gone.stdout.close()  # like `| head` having exited before the first write
+    stderr = reader_gone.stderr.read().decode()
+    assert reader_gone.wait(timeout=120) == 141 and "BrokenPipeError" not in stderr and stderr == ""

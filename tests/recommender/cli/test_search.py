@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import sys
 
@@ -119,7 +120,7 @@ def test_empty_store_reports_per_query(tmp_path, counted_loads, capsys):
 
 def test_parse_where_arguments():
     assert parse_where_arguments(["genre=rock"]) == {"genre": "rock"}
-    assert parse_where_arguments(["genre=rock,pop", "year=1999"]) == {"genre": ["rock", "pop"], "year": 1999}
+    assert parse_where_arguments(["genre=rock,pop", "year=1999"]) == {"genre": ["rock", "pop"], "year": [1999, "1999"]}
     assert parse_where_arguments(["duration>=30", "duration<=300", "year>1990", "valence<0.5"]) == {
         "duration": {"gte": 30, "lte": 300}, "year": {"gt": 1990}, "valence": {"lt": 0.5},
     }
@@ -127,6 +128,44 @@ def test_parse_where_arguments():
     for bad in (["genre"], ["genre="], ["=rock"], ["genre=rock", "genre=pop"], ["year=2000", "year>=1990"], ["year>=soon"]):
         with pytest.raises(UsageError):
             parse_where_arguments(bad)
+
+
+def test_where_reads_the_json_form_quotes_and_double_equals():
+    assert parse_where_arguments(['{"genre": "jazz", "year": {"gte": 2000}}', "year<=2010"]) == {
+        "genre": "jazz", "year": {"gte": 2000, "lte": 2010},
+    }
+    assert parse_where_arguments(['genre=="rock, pop"', "title='007'"]) == {"genre": "rock, pop", "title": "007"}
+    assert parse_where_arguments(["genre == rock", "mood='calm',sad"]) == {"genre": "rock", "mood": ["calm", "sad"]}
+    for bad, says in (
+        (['genre="rock'], "unbalanced quotes"), (["year=>2000"], "starts with '>'"), (["genre!=rock"], "expected key=value"),
+        (["{"], "not valid JSON"), (["[1, 2]"], "expected key=value"), (['{"a": 1}', "a=2"], "already filtered"),
+        (["{" * 100_000], "JSON"),
+    ):
+        with pytest.raises(UsageError, match=re.escape(says)):
+            parse_where_arguments(bad)
+
+
+def test_a_number_in_where_also_matches_the_same_text(tmp_path):
+    """``year=007`` finds a manifest's "007" (CSV keeps it as text) and the number 7; ``year=2001`` both 2001s."""
+    import numpy as np
+
+    from recommender.store import TrackPoint
+
+    payloads = [{"year": "007"}, {"year": 7}, {"year": "7"}, {"year": 2001}, {"year": "2001"}, {"year": 2001.0}]
+    with EdgeVectorStore(tmp_path / "vectors") as store:
+        store.upsert([TrackPoint(f"00000000-0000-4000-8000-{i:012d}", np.ones(4, np.float32), p) for i, p in enumerate(payloads)])
+        assert store.count(parse_where_arguments(["year=007"])) == 2
+        assert store.count(parse_where_arguments(["year=2001"])) == 3
+        assert store.count(parse_where_arguments(["year='2001'"])) == 1
+
+
+def test_k_beyond_the_limit_and_the_filter_echo(catalog, counted_loads, capsys):
+    for k, says in ((str(2**64), "at most 100000 results"), ("1e3", "expected a whole number")):
+        with pytest.raises(SystemExit) as exited:
+            cli.main(["search", "--emotion", "sad", "-k", k, "--store", str(catalog["store"])])
+        assert exited.value.code == 2 and says in capsys.readouterr().err
+    code, out, err = run(["search", "--emotion", "sad", "--where", "year=007", "--json", "--store", str(catalog["store"])], capsys)
+    assert code == 0 and 'filter {"year": [7, "007"]}' in err and json.loads(out)["results"] == []
 
 
 @pytest.mark.slow
@@ -140,3 +179,14 @@ def test_installed_command_runs_end_to_end(catalog, speech_clips):
     assert result.returncode == 0, result.stderr
     records = [json.loads(line) for line in result.stdout.strip().splitlines()]
     assert [r["kind"] for r in records] == ["speech", "emotion"] and all(len(r["results"]) == 2 for r in records)
+
+
+def test_analyze_prints_what_was_heard_and_reports_bad_clips(catalog, speech_clips, not_audio, counted_loads, capsys):
+    code, out, err = run(["analyze", str(speech_clips["sad"]), str(not_audio), "--store", str(catalog["store"]), "--json"], capsys)
+    assert code == 1
+    heard, failed = (json.loads(line) for line in out.strip().splitlines())
+    assert heard["query"] == str(speech_clips["sad"]) and heard["duration"] == pytest.approx(3.0, abs=0.1)
+    assert sum(heard["emotion"].values()) == pytest.approx(1.0, abs=1e-4) and 0 <= heard["valence"] <= 1
+    assert failed["reason"] == "corrupt" and "undertone analyze" in err
+    code, out, _ = run(["analyze", str(speech_clips["happy"]), "--store", str(catalog["store"])], capsys)
+    assert code == 0 and "valence" in out and out.startswith(str(speech_clips["happy"]))
