@@ -16,6 +16,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+MUSIC_VA_HEADS = ("affine", "ridge", "mlp")
+
 
 @dataclass
 class HeadConfig:
@@ -25,9 +27,11 @@ class HeadConfig:
         joint_dim: Dimension of the joint emotion space.
         hidden_dim: Width of every head's hidden layer.
         dropout: Dropout after the hidden layer.
-        music_va: ``ridge`` (the shipped config): a linear map of standardised features fitted in closed form with
-            cross-validated regularisation (few labelled tracks: an MLP overfits valence); ``mlp``: like
-            the speech VA head, trained by gradient descent.
+        music_va: ``affine`` (the shipped config): ``clip(x @ W + b, 0, 1)`` on standardised features, fitted in
+            closed form by ridge regression across music corpora with each corpus weighted equally and a floor
+            on the spread of its predictions (:func:`recommender.ridge.fit_affine_va`); ``ridge``: the same
+            linear map in logit space (sigmoid output), fitted on pooled tracks (its valence collapses to the
+            mean); ``mlp``: like the speech VA head, trained by gradient descent.
     """
 
     joint_dim: int = 64
@@ -36,8 +40,30 @@ class HeadConfig:
     music_va: str = "mlp"
 
     def __post_init__(self) -> None:
-        if self.music_va not in ("ridge", "mlp"):
-            raise ValueError(f"music_va must be 'ridge' or 'mlp', got {self.music_va!r}")
+        if self.music_va not in MUSIC_VA_HEADS:
+            raise ValueError(f"music_va must be one of {MUSIC_VA_HEADS}, got {self.music_va!r}")
+
+
+class FeatureScaler(nn.Module):
+    """Fixed standardisation ``(x - mean) / scale``, set from the training features (identity until then).
+
+    Tower outputs can mix scales (MusiCNN activations near 1, descriptors in Hz or BPM); the MLP heads
+    would otherwise follow the largest numbers.
+    """
+
+    def __init__(self, dim: int) -> None:
+        super().__init__()
+        self.register_buffer("mean", torch.zeros(dim))
+        self.register_buffer("scale", torch.ones(dim))
+
+    def fit(self, features: torch.Tensor) -> None:
+        std = features.std(dim=0, correction=0)
+        with torch.no_grad():
+            self.mean.copy_(features.mean(dim=0))
+            self.scale.copy_(torch.where(std > 1e-8, std, torch.ones_like(std)))
+
+    def forward(self, features: torch.Tensor) -> torch.Tensor:
+        return (features - self.mean) / self.scale
 
 
 class ProjectionHead(nn.Module):
@@ -76,10 +102,10 @@ class MLPHead(nn.Module):
 
 
 class LinearVAHead(nn.Module):
-    """Standardise features, then one linear map to pre-sigmoid valence/arousal.
+    """Standardise features, then one linear map to valence/arousal (pre-sigmoid for ``ridge``, direct for ``affine``).
 
-    Its weights come from :func:`recommender.ridge.fit_ridge_va` (ridge regression in logit space),
-    not from gradient descent.
+    Its weights come from :func:`recommender.ridge.fit_ridge_va` (ridge regression in logit space) or
+    :func:`recommender.ridge.fit_affine_va`, not from gradient descent.
     """
 
     def __init__(self, in_dim: int) -> None:
@@ -90,6 +116,12 @@ class LinearVAHead(nn.Module):
 
     def forward(self, features: torch.Tensor) -> torch.Tensor:
         return self.linear((features - self.mean) / self.scale)
+
+
+def music_va_output(raw: torch.Tensor, kind: str) -> torch.Tensor:
+    """A music VA head's raw output -> VA in [0, 1]."""
+    # An affine head predicts VA itself: a sigmoid would squash the spread it was fitted to keep.
+    return raw.clamp(0.0, 1.0) if kind == "affine" else torch.sigmoid(raw)
 
 
 class EmotionHeads(nn.Module):
@@ -110,10 +142,11 @@ class EmotionHeads(nn.Module):
         super().__init__()
         self.config = config
         self.speech_projection = ProjectionHead(speech_dim, config)
+        self.music_input = FeatureScaler(music_dim)
         self.music_projection = ProjectionHead(music_dim, config)
         self.tag_projection = ProjectionHead(tag_dim, config)
         self.speech_va = MLPHead(speech_dim, 2, config)
-        self.music_va = LinearVAHead(music_dim) if config.music_va == "ridge" else MLPHead(music_dim, 2, config)
+        self.music_va = MLPHead(music_dim, 2, config) if config.music_va == "mlp" else LinearVAHead(music_dim)
         self.speech_emotion = MLPHead(speech_dim, num_speech_labels, config)
         self.music_mood = MLPHead(music_dim, num_moods, config)
 
@@ -123,7 +156,9 @@ class EmotionHeads(nn.Module):
 
     def music(self, features: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """Music features -> (joint embedding, VA in [0, 1], mood logits)."""
-        return self.music_projection(features), torch.sigmoid(self.music_va(features)), self.music_mood(features)
+        features = self.music_input(features)
+        va = music_va_output(self.music_va(features), self.config.music_va)
+        return self.music_projection(features), va, self.music_mood(features)
 
     def tag(self, features: torch.Tensor) -> torch.Tensor:
         """Tag-tower vectors -> joint embedding."""

@@ -198,7 +198,12 @@ class EmotionModel:
                 raise ModelNotFoundError(f"{path} not found: a model directory holds {CONFIG_FILE} and {WEIGHTS_FILE}")
         config = ModelConfig.from_file(config_path)
         heads = build_heads(config)
-        heads.load_state_dict(load_file(weights_path))
+        state = load_file(weights_path)
+        # Models saved before the music input scaler existed: keep its identity defaults.
+        for name, default in heads.state_dict().items():
+            if name.startswith("music_input.") and name not in state:
+                state[name] = default
+        heads.load_state_dict(state)
         return cls(config, heads, EmotionSpace.default(lexicon), _digest(heads))
 
     @classmethod

@@ -32,7 +32,7 @@ from recommender.features import FeatureCache
 from recommender.heads import EmotionHeads, LinearVAHead
 from recommender.losses import JointBatch, LossConfig, retrieval_loss
 from recommender.model import EmotionModel, ModelConfig, _resolve_config, build_heads, tag_features
-from recommender.ridge import RidgeConfig, fit_ridge_va
+from recommender.ridge import RidgeConfig, fit_linear_music_va
 from recommender.towers.base import Tower, build_tower, torch_threads
 
 logger = logging.getLogger(__name__)
@@ -274,6 +274,7 @@ def _train_heads(
     optimiser = torch.optim.AdamW(heads.parameters(), lr=config.lr, weight_decay=config.weight_decay)
 
     speech_x, music_x = torch.as_tensor(speech.features), torch.as_tensor(music.features)
+    heads.music_input.fit(music_x)
     speech_va, music_va = torch.as_tensor(speech.va), torch.as_tensor(music.va)
     speech_tag_x = torch.as_tensor(tag_features(tag_tower, speech.va))
     music_tag_x = torch.as_tensor(tag_features(tag_tower, music.va))
@@ -321,7 +322,10 @@ def _train_heads(
         optimiser.step()
         history.append({"step": step, "loss": loss.item(), **{k: v.item() for k, v in terms.items()}})
     if ridge_va:
-        fit_ridge_va(heads.music_va, music.features, music.va, config.ridge, seed=config.seed)
+        groups = [clip.group for clip in music.clips]
+        with torch.no_grad():
+            scaled = heads.music_input(music_x).numpy()  # what the head sees at inference
+        fit_linear_music_va(heads.music_va, model_config.heads.music_va, scaled, music.va, music.corpora, groups, config.ridge, config.seed)
     return TrainResult(heads.eval(), history)
 
 

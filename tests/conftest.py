@@ -200,17 +200,19 @@ def small_corpora(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A few clips of each corpus in ``../shared/data`` layout (labels subset, audio linked, never copied).
 
     For tests of the training and evaluation machinery: the whole corpora take minutes to featurise cold.
-    RAVDESS keeps actors 01, 02 (train) and 09, 10 (dev); Emotify the first 8 tracks of each genre.
+    RAVDESS keeps actors 01, 02 (train) and 09, 10 (dev); Emotify the first 8 tracks of each genre; 4Q the
+    first 6 clips of each quadrant (the default training config trains on 4Q too).
     """
     import csv
 
     source = default_data_dir()
-    if not (source / "ravdess" / "labels.csv").exists() or not (source / "emotify" / "labels.csv").exists():
+    if not all((source / corpus / "labels.csv").exists() for corpus in ("ravdess", "emotify", "moods4q")):
         pytest.skip("corpora not available (../shared/data)")
     root = tmp_path_factory.mktemp("corpora")
     keep = {
         "ravdess": lambda row, seen: int(row["actor"]) in {1, 2, 9, 10},
         "emotify": lambda row, seen: seen.setdefault(row["genre"], []).append(row) or len(seen[row["genre"]]) <= 8,
+        "moods4q": lambda row, seen: seen.setdefault(row["quadrant"], []).append(row) or len(seen[row["quadrant"]]) <= 6,
     }
     for corpus, wanted in keep.items():
         with (source / corpus / "labels.csv").open(newline="") as handle:

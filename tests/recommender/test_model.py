@@ -163,3 +163,37 @@ def test_missing_model_files_are_errors(tmp_path):
     (tmp_path / "half" / "config.json").write_text("{}")
     with pytest.raises(FileNotFoundError, match="heads.safetensors"):
         EmotionModel.load(tmp_path / "half")
+
+
+def test_music_valence_is_not_a_constant_on_real_music(model):
+    """Issue 10: the shipped head gave every track valence 0.64-0.65. On 4Q dev clips (artists the head never
+    saw), predicted valence must spread like the labels and put happy/calm (Q1, Q4) above angry/sad (Q2, Q3)."""
+    from recommender.audio import load_audio
+    from recommender.data import load_corpus
+    from recommender.errors import CorpusMissingError
+
+    try:
+        clips = load_corpus("moods4q", "dev")
+    except CorpusMissingError:
+        pytest.skip("4Q corpus not available (../shared/data)")
+    clips = [clip for quadrant in ("Q1", "Q2", "Q3", "Q4") for clip in [c for c in clips if c.label == quadrant][:6]]
+    rate = model.music_sample_rate
+    analyses = model.analyze_music_many([(load_audio(clip.path, rate, max_seconds=None), rate) for clip in clips])
+    predicted = np.array([a.valence for a in analyses])
+    truth = np.array([clip.valence for clip in clips])
+    positive = np.array([clip.label in ("Q1", "Q4") for clip in clips])
+    assert predicted.std() > 0.3 * truth.std()
+    assert predicted[positive].mean() > predicted[~positive].mean() + 0.05
+
+
+def test_models_saved_before_the_music_input_scaler_still_load(model, tmp_path):
+    from safetensors.torch import load_file, save_file
+
+    from recommender.model import WEIGHTS_FILE
+
+    untrained = EmotionModel.from_config(model.config, seed=3)
+    untrained.save(tmp_path / "old")
+    state = {k: v for k, v in load_file(tmp_path / "old" / WEIGHTS_FILE).items() if not k.startswith("music_input.")}
+    save_file(state, str(tmp_path / "old" / WEIGHTS_FILE))
+    loaded = EmotionModel.load(tmp_path / "old")
+    assert loaded.fingerprint == untrained.fingerprint  # identity scaler, same heads

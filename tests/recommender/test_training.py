@@ -8,7 +8,7 @@ from recommender.audio import write_audio
 from recommender.data import LabelledClip
 from recommender.emotion import LABEL_SETS, EmotionSpace
 from recommender.features import FeatureCache, tower_fingerprint
-from recommender.heads import LinearVAHead
+from recommender.heads import HeadConfig, LinearVAHead
 from recommender.losses import JointBatch, LossConfig, emosim_loss, retrieval_loss, sample_negatives, triplet_loss
 from recommender.model import EmotionModel, ModelConfig, TowerSpec
 from recommender.ridge import RidgeConfig, fit_ridge_va
@@ -152,6 +152,33 @@ def test_tiny_training_run_reduces_the_loss(loss):
         s_emb, s_va, _ = model.heads.speech(torch.as_tensor(speech.features))
     happy = np.array(speech.labels) == "happy"
     assert abs(float(s_va[happy, 0].mean()) - 1.0) < 0.25
+
+
+def test_affine_music_va_head_is_fitted_across_music_corpora():
+    speech, music = synthetic_sets(np.random.default_rng(2))
+    model_config = ModelConfig(
+        towers={
+            "speech": TowerSpec("builtin", dim=speech.features.shape[1]),
+            "music": TowerSpec("musicnn+descriptors", dim=music.features.shape[1]),
+            "text": TowerSpec("minilm", dim=384),
+            "tag": TowerSpec("va", dim=2),
+        },
+        heads=HeadConfig(music_va="affine"),
+    )
+    config = TrainConfig(steps=5, batch_size=16, seed=0, ridge=RidgeConfig(folds=3, repeats=1, reference_corpus="emotify"))
+    heads = train_heads(config, model_config, speech, music, build_tower("tag", "va"), progress=False).heads
+    with torch.inference_mode():
+        _, va, _ = heads.music(torch.as_tensor(music.features))
+    # The MLP heads see standardised music features (tower outputs mix scales: activations near 1, Hz, BPM).
+    scaled = heads.music_input(torch.as_tensor(music.features))
+    assert torch.allclose(scaled.mean(0), torch.zeros(scaled.shape[1]), atol=1e-4)
+    assert torch.allclose(scaled.std(0, correction=0), torch.ones(scaled.shape[1]), atol=1e-3)
+    emotify = np.array(music.corpora) == "emotify"
+    for axis in range(2):
+        assert np.corrcoef(va[emotify, axis].numpy(), music.va[emotify, axis])[0, 1] > 0.9
+    # On the reference corpus' own scale, not squashed through a sigmoid.
+    assert abs(float(va[emotify, 0].mean()) - float(music.va[emotify, 0].mean())) < 0.05
+    assert float(va[emotify, 0].std()) > 0.6 * float(music.va[emotify, 0].std())
 
 
 # -- the feature cache (real tower, generated audio) ----------------------------------------------------
