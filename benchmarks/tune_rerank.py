@@ -1,12 +1,12 @@
 """Choose the re-ranking weight ``alpha`` of ``Recommender.search`` on the dev split.
 
 Search ranks by ``(1 - alpha) * cosine + alpha * va_similarity`` (see :mod:`recommender.search`). This
-script analyses the dev speech queries (RAVDESS actors 09-10) and a dev music pool with the model,
+script analyses the dev speech queries (the RAVDESS dev fold) and a dev music pool with the model,
 ranks the pool for each query at every ``alpha`` of a grid and reports MRR, P@5 and nDCG@5 with the
 relevance of Doh et al. (binary: most similar music label; graded: VA similarity of the labels), the
 same definitions as ``undertone evaluate`` (:mod:`recommender.evaluation`).
 
-    python benchmarks/tune_rerank.py [--music emotify vgmidi] [--model builtin] [--steps 11]
+    python benchmarks/tune_rerank.py [--music emotify moods4q] [--model builtin] [--steps 11]
 
 Prints a Markdown table and the best ``alpha`` by nDCG@5 (ties: the smaller alpha).
 """
