@@ -19,7 +19,6 @@ from __future__ import annotations
 import argparse
 import os
 import platform
-import re
 import signal
 import subprocess
 import sys
@@ -27,6 +26,8 @@ import tempfile
 import time
 import uuid
 from pathlib import Path
+
+from report import write_section  # benchmarks/report.py (scripts run from their folder)
 
 from ingest.pipeline import model_for, run_ingest
 from recommender.audio import write_audio
@@ -79,15 +80,6 @@ def timed_workers(library: Path, warmup: Path, settings: Settings, queue: str) -
         job_id = submit_job(library, settings, queue=queue, batch_size=1)
         summary = follow_job(job_id, settings, store=store, queue=queue, poll_seconds=0.1)
     return time.perf_counter() - started, summary.ingested
-
-
-def write_section(path: Path, body: str) -> None:
-    """Replace (or append) the Ingestion section of ``path``, leaving every other section alone."""
-    text = path.read_text(encoding="utf-8") if path.exists() else "# Benchmarks\n"
-    section = f"{SECTION}\n\n{body.strip()}\n"
-    pattern = re.compile(rf"^{re.escape(SECTION)}\n.*?(?=^## |\Z)", re.S | re.M)
-    text = pattern.sub(lambda _: section + "\n", text, count=1) if pattern.search(text) else text.rstrip() + "\n\n" + section
-    path.write_text(text.rstrip() + "\n", encoding="utf-8")
 
 
 def main() -> int:
@@ -152,7 +144,7 @@ over both cores while decoding and hashing stay single-threaded; two single-thre
 cores busy, hence more than twice the rate on this machine. Workers scale with cores: run one per core
 (`--threads 1`), on as many machines as share the music.
 """
-    write_section(args.output, body)
+    write_section(args.output, SECTION, body)
     print(body)
     return 0
 

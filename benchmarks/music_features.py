@@ -14,13 +14,13 @@ from __future__ import annotations
 import argparse
 import os
 import platform
-import re
 import sys
 import time
 from pathlib import Path
 
 import numpy as np
 import torch
+from report import write_section  # benchmarks/report.py (scripts run from their folder)
 
 from recommender.audio import prepare_waveform
 from recommender.synth import GENRES, synthesize_music
@@ -29,15 +29,6 @@ from recommender.towers.music_descriptors import DESCRIPTOR_NAMES, music_descrip
 
 REPO = Path(__file__).resolve().parents[1]
 SECTION = "## Music descriptors"
-
-
-def write_section(path: Path, body: str) -> None:
-    """Replace (or append) this benchmark's section of ``path``, leaving every other section alone."""
-    text = path.read_text(encoding="utf-8") if path.exists() else "# Benchmarks\n"
-    section = f"{SECTION}\n\n{body.strip()}\n"
-    pattern = re.compile(rf"^{re.escape(SECTION)}\n.*?(?=^## |\Z)", re.S | re.M)
-    text = pattern.sub(lambda _: section + "\n", text, count=1) if pattern.search(text) else text.rstrip() + "\n\n" + section
-    path.write_text(text.rstrip() + "\n", encoding="utf-8")
 
 
 def main() -> int:
@@ -79,7 +70,7 @@ load average {load_before:.1f} before / {load_after:.1f} after (shared machine).
 Ingestion also decodes, resamples and writes, so the descriptors' share of ingestion time is below
 their share of the music tower time. Their cost is bounded for long tracks: at most 6 windows of 10 s.
 """
-    write_section(args.output, body)
+    write_section(args.output, SECTION, body)
     print(body)
     return 0
 
