@@ -102,7 +102,10 @@ def test_video_cues_start_on_cuts(video_timeline, videos):
     assert timeline.cues[0].start == 0 and timeline.cues[-1].end == pytest.approx(videos.duration, abs=0.05)
     for cue, following in zip(timeline.cues, timeline.cues[1:]):
         assert cue.end == following.start
-        assert following.on_cut and following.start in timeline.cuts
+    # Boundaries snap to cuts (each cut used once, in order); with more boundaries than cuts within
+    # reach, the rest stay where the emotion changes (the rule itself: test_snapping_moves_boundaries...).
+    snapped = [cue.start for cue in timeline.cues[1:] if cue.on_cut]
+    assert snapped and all(start in timeline.cuts for start in snapped) and snapped == sorted(set(snapped))
     assert "4 shots" in timeline.to_text()
 
 
