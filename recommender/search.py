@@ -46,8 +46,8 @@ class SearchConfig:
     """How the query path ranks.
 
     Attributes:
-        alpha: Weight of VA similarity in the re-ranking blend (0 = cosine only, 1 = VA only); 0.2 is
-            within 0.001 nDCG@5 of the best on both dev pools (``docs/search.md``).
+        alpha: Weight of VA similarity in the re-ranking blend (0 = cosine only, 1 = VA only); 0.5 beats
+            0.2 on every metric on both dev pools (Emotify, 4Q) with the current model (``docs/search.md``).
         candidate_factor: The store returns ``candidate_factor * k`` candidates for re-ranking ...
         min_candidates: ... and never fewer than this.
         analysis_threads: torch intra-op threads while a query is analysed (None: leave torch's
@@ -56,7 +56,7 @@ class SearchConfig:
             reference machine while other work ran. Raise it for large (Hugging Face) towers.
     """
 
-    alpha: float = 0.2
+    alpha: float = 0.5
     candidate_factor: int = 5
     min_candidates: int = 100
     analysis_threads: int | None = 1
