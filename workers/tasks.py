@@ -82,7 +82,7 @@ def ingest_job(job_id: str, source: str, settings: dict[str, Any], batch_size: i
     lease = planning_lease()
     wait = catalog.claim_planning(job_id, lease)
     if wait:  # another copy of this task is planning the job; come back once its lease would have run out
-        raise ingest_job.retry(countdown=wait, max_retries=None)
+        raise ingest_job.retry(countdown=wait)
     try:
         items = iter_source(source)
     except SourceError as error:
