@@ -286,8 +286,9 @@ Reproduce: `{command}`; or the benchmark alone:
 
 ## Limits
 
-- Speech: acted English speech from 10 actors; the speech tower was trained on actors 01-08, the same
-  speakers the heads train on. Expect lower accuracy on spontaneous speech, other languages and noisy rooms.
+- Speech: acted speech only. The speech tower was trained on 16 RAVDESS actors (English) and 8 nEMO
+  speakers (Polish), and the heads on the same RAVDESS actors. Expect lower accuracy on spontaneous speech,
+  other languages and noisy rooms (leave-actors-out CV: RAVDESS 55%, nEMO 39%).
 - Music valence is learnable where the music differs (4Q: popular music picked per quadrant) and barely
   on Emotify (R^2 about 0.1 on its own scale; its vote-averaged valence spreads little and listener
   votes are noisy). Arousal remains the more reliable axis.
