@@ -100,16 +100,19 @@ class Client:
     ) -> SearchResponse:
         """More like this (see ``Recommender.similar``): track ids are sent as ids, files are uploaded."""
         data: dict[str, Any] = {"like": [], "unlike": [], **_drop_none(k=k, where=json.dumps(where) if where else None, rerank=rerank, per_artist=per_artist)}
-        files: list[tuple[str, tuple[str, bytes, str]]] = []
-        for field, examples in (("like", like), ("unlike", unlike)):
-            for example in [examples] if isinstance(examples, (str, os.PathLike, bytes)) else examples:
-                if isinstance(example, bytes):
-                    files.append((f"{field}_file", ("example", example, "application/octet-stream")))
-                elif Path(example).is_file():
-                    files.append((f"{field}_file", (Path(example).name, Path(example).read_bytes(), "application/octet-stream")))
-                else:
-                    data[field].append(str(example))
-        record = self._call("POST", "/similar", data=data, files=files or None)
+        files: list[tuple[str, tuple[str, BinaryIO, str]]] = []
+        try:
+            for field, examples in (("like", like), ("unlike", unlike)):
+                for example in [examples] if isinstance(examples, (str, os.PathLike, bytes)) else examples:
+                    if isinstance(example, bytes) or Path(example).is_file():
+                        name, stream, _ = _upload(example, None)
+                        files.append((f"{field}_file", (name, stream, "application/octet-stream")))
+                    else:
+                        data[field].append(str(example))
+            record = self._call("POST", "/similar", data=data, files=files or None)
+        finally:
+            for _, (_, stream, _) in files:
+                stream.close()
         return SearchResponse(_analysis(record), [Result.from_dict(item) for item in record["results"]])
 
     def analyze(self, speech: SpeechInput, *, sample_rate: int | None = None, transcript: str | None = None) -> Analysis:

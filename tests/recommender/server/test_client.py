@@ -133,3 +133,14 @@ def test_timeline_over_http_matches_in_process(server, recommender, tmp_path):
     )
     assert analyzed.returncode == 0, analyzed.stderr
     assert json.loads(analyzed.stdout)["valence"] == pytest.approx(recommender.analyze(clip).valence, abs=1e-5)
+
+
+def test_more_like_this_over_http_matches_in_process(server, recommender):
+    tracks = recommender.search(emotion="calm", k=3).results
+    like, unlike = [tracks[0].track_id, tracks[1].path], [tracks[2].track_id]
+    with Client(server.url) as client:
+        remote = client.similar(like, unlike, k=4)
+    local = recommender.similar(like, unlike, k=4)
+    assert [r.track_id for r in remote.results] == [r.track_id for r in local.results]
+    # Examples given by id are never returned (this store's payloads carry no content hash to know the file by).
+    assert not {tracks[0].track_id, tracks[2].track_id} & {r.track_id for r in remote.results}
