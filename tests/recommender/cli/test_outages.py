@@ -144,4 +144,9 @@ def test_a_database_lost_mid_command_is_one_line(pair: Path, settings, postgres_
     finally:
         follower.kill()
     assert follower.returncode == 1 and "Traceback" not in err
-    assert err.strip().splitlines()[-1].startswith("undertone: error: lost the connection to the catalog database:")
+    # On a loaded machine the drop can land while the follower is still opening its own session: that
+    # is the "cannot open" message, equally one line.
+    last_line = err.strip().splitlines()[-1]
+    assert last_line.startswith(
+        ("undertone: error: lost the connection to the catalog database:", "undertone: error: cannot open the catalog database")
+    ), last_line
