@@ -149,13 +149,11 @@ def load() -> str:
     return " ".join(Path("/proc/loadavg").read_text(encoding="ascii").split()[:3])
 
 
-def timed(call: Callable[[], Any], repeats: int) -> list[float]:
-    samples = []
-    for _ in range(repeats):
-        started = time.perf_counter()
-        call()
-        samples.append(1000 * (time.perf_counter() - started))
-    return samples
+def timed(call: Callable[[], Any]) -> tuple[float, float]:
+    """Wall and CPU milliseconds of ``call`` (CPU: all threads of this process, i.e. what it costs an idle core)."""
+    wall, cpu = time.perf_counter(), time.process_time()
+    call()
+    return 1000 * (time.perf_counter() - wall), 1000 * (time.process_time() - cpu)
 
 
 def pct(values: list[float], q: float) -> float:
@@ -173,23 +171,24 @@ def recall_at(truth: list[list[str]], found: list[list[str]], k: int) -> float:
 def search_only(store: EdgeVectorStore, queries: np.ndarray, where: dict | None) -> dict[str, float]:
     for vector in queries[:20]:  # payload pages of a freshly opened store are read on first touch
         store.search(vector, POOL, where)
-    samples: list[float] = []
-    for vector in queries:
-        samples += timed(lambda vector=vector: store.search(vector, POOL, where), 1)
-    return {"p50": pct(samples, 50), "p99": pct(samples, 99)}
+    samples = [timed(lambda vector=vector: store.search(vector, POOL, where)) for vector in queries]
+    return summary(samples)
+
+
+def summary(samples: list[tuple[float, float]]) -> dict[str, float]:
+    wall, cpu = [sample[0] for sample in samples], [sample[1] for sample in samples]
+    return {"p50": pct(wall, 50), "p99": pct(wall, 99), "cpu_p50": pct(cpu, 50), "cpu_p99": pct(cpu, 99)}
 
 
 def end_to_end(recommender: Recommender, clips: list[Path], where: dict | None, n: int) -> dict[str, float]:
     for i in range(10):
         recommender.search(clips[i % len(clips)], k=10, where=where)
-    totals, searches = [], []
+    samples, searches = [], []
     for i in range(n):
         timings: dict[str, float] = {}
-        started = time.perf_counter()
-        recommender.search(clips[i % len(clips)], k=10, where=where, timings=timings)
-        totals.append(1000 * (time.perf_counter() - started))
+        samples.append(timed(lambda i=i, timings=timings: recommender.search(clips[i % len(clips)], k=10, where=where, timings=timings)))
         searches.append(1000 * timings.get("search", 0.0))
-    return {"p50": pct(totals, 50), "p99": pct(totals, 99), "search_p50": pct(searches, 50)}
+    return {**summary(samples), "search_p50": pct(searches, 50)}
 
 
 # -- phases -------------------------------------------------------------------------------------------
@@ -245,6 +244,14 @@ def run_size(size: int, args: argparse.Namespace, model: EmotionModel, anchors: 
             row["rss_mb"] = rss_mb()
         results.put(f"{size}/exact", row)
 
+    if args.no_build:
+        if results.get(f"{size}/e2e_exact") is None:
+            row = {"load": load()}
+            with Recommender(model, EdgeVectorStore(vectors_dir, index=exact), Settings(store=directory)) as recommender:
+                for label, where in FILTERS.items():
+                    row[f"exact/{label}"] = end_to_end(recommender, clips, where, args.e2e_queries)
+            results.put(f"{size}/e2e_exact", row)
+        return
     if results.get(f"{size}/index") is None:
         with EdgeVectorStore(vectors_dir, index=VectorIndex(mode="hnsw", ef=args.ef[0])) as store:
             before = load()
@@ -276,6 +283,17 @@ def run_size(size: int, args: argparse.Namespace, model: EmotionModel, anchors: 
                 row["rss_mb"] = rss_mb()
         results.put(f"{size}/hnsw", row)
 
+    if results.get(f"{size}/acorn") is None:  # filtered HNSW search without ACORN: what it buys
+        where = FILTERS["genre + duration<=300"]
+        row = {"load": load()}
+        with EdgeVectorStore(vectors_dir, index=exact) as store:
+            truth = ids_of(store, queries, where, POOL)
+        for acorn in (True, False):
+            with EdgeVectorStore(vectors_dir, index=VectorIndex(mode="hnsw", ef=args.ef[0], acorn=acorn)) as store:
+                row[f"acorn={acorn}"] = {**search_only(store, queries, where),
+                                         "recall10_pool": recall_at(truth, ids_of(store, queries, where, POOL), 10)}
+        results.put(f"{size}/acorn", row)
+
     if results.get(f"{size}/e2e") is None:
         row = {"load": load()}
         for mode in ("exact", "hnsw"):
@@ -296,6 +314,7 @@ def main() -> None:
     parser.add_argument("--queries", type=int, default=200, help="speech-query embeddings for search-only timing and recall")
     parser.add_argument("--e2e-queries", type=int, default=60)
     parser.add_argument("--model", default="builtin")
+    parser.add_argument("--no-build", action="store_true", help="stop after the exact-scan measurements (no HNSW build)")
     args = parser.parse_args()
 
     import torch
@@ -309,6 +328,7 @@ def main() -> None:
     for index, mood in enumerate(QUERY_MOODS):
         speech = synthesize_speech(mood, seconds=5.0, seed=index)
         clips.append(write_audio(args.work_dir / f"query_{mood}.wav", speech.waveform, speech.sample_rate))
+    results.put("index_defaults", str(VectorIndex()))
     print(f"machine: {platform.machine()}, {os.cpu_count()} cores, load {load()} at start; model {model.fingerprint}; "
           f"{len(anchors)} real music anchors, {len(queries)} real speech queries", file=sys.stderr)
     for size in args.sizes:
@@ -316,27 +336,33 @@ def main() -> None:
     print(report(results, args.sizes, args.ef))
 
 
+def ms(row: dict[str, float]) -> str:
+    """Wall p50 | wall p99 | CPU p50 | CPU p99 cells."""
+    cells = [row.get(key, float("nan")) for key in ("p50", "p99", "cpu_p50", "cpu_p99")]
+    return " | ".join(f"{cell:.1f} ms" for cell in cells)
+
+
 def report(results: Results, sizes: list[int], efs: list[int]) -> str:
     """The Markdown tables of ``results``."""
-    lines = ["| catalog | index | filter | search p50 | search p99 | recall@10 (pool 100) | recall@10 (k = 10) | recall@100 |",
-             "|---:|---|---|---:|---:|---:|---:|---:|"]
+    lines = ["| catalog | index | filter | search p50 | search p99 | CPU p50 | CPU p99 | recall@10 (pool 100) | recall@10 (k = 10) | recall@100 |",
+             "|---:|---|---|---:|---:|---:|---:|---:|---:|---:|"]
     for size in sizes:
         exact, hnsw = results.get(f"{size}/exact"), results.get(f"{size}/hnsw")
         for label in FILTERS:
             if exact:
-                lines.append(f"| {size:,} | exact | {label} | {exact[label]['p50']:.1f} ms | {exact[label]['p99']:.1f} ms | 1 | 1 | 1 |")
+                lines.append(f"| {size:,} | exact | {label} | {ms(exact[label])} | 1 | 1 | 1 |")
             for ef in efs:
                 row = (hnsw or {}).get(f"ef{ef}/{label}")
                 if row:
-                    lines.append(f"| {size:,} | HNSW ef={ef} | {label} | {row['p50']:.1f} ms | {row['p99']:.1f} ms | "
+                    lines.append(f"| {size:,} | HNSW ef={ef} | {label} | {ms(row)} | "
                                  f"{row['recall10_pool']:.3f} | {row['recall10_k10']:.3f} | {row['recall100']:.3f} |")
-    lines += ["", "| catalog | index | filter | end-to-end p50 | end-to-end p99 | search p50 |", "|---:|---|---|---:|---:|---:|"]
+    lines += ["", "| catalog | index | filter | end-to-end p50 | end-to-end p99 | CPU p50 | CPU p99 | search p50 |", "|---:|---|---|---:|---:|---:|---:|---:|"]
     for size in sizes:
-        e2e = results.get(f"{size}/e2e") or {}
+        e2e = results.get(f"{size}/e2e") or results.get(f"{size}/e2e_exact") or {}
         for key, row in e2e.items():
             if key != "load":
                 mode, label = key.split("/", 1)
-                lines.append(f"| {size:,} | {mode} | {label} | {row['p50']:.1f} ms | {row['p99']:.1f} ms | {row['search_p50']:.1f} ms |")
+                lines.append(f"| {size:,} | {mode} | {label} | {ms(row)} | {row['search_p50']:.1f} ms |")
     lines += ["", "| catalog | upsert | index build | disk before / after index | RSS open (exact / HNSW) |", "|---:|---:|---:|---:|---:|"]
     for size in sizes:
         up, ix, ex, hn = (results.get(f"{size}/{phase}") for phase in ("upsert", "index", "exact", "hnsw"))

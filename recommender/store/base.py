@@ -52,14 +52,6 @@ PAYLOAD_INDEXES: dict[str, str] = {
 }
 """Payload fields indexed for filtering, with their index type (``year`` should be stored as an int)."""
 
-GRAPH_LINKED_FIELDS: tuple[str, ...] = ("genre",)
-"""Payload fields whose values get their own links in the HNSW graph, so a filter on them keeps the graph
-connected (Qdrant's ``payload_m``). Each value holding more than ``VectorIndex.exact_below`` tracks costs
-an extra graph over those tracks at build time, so only the coarse field users filter by most is linked:
-``artist``/``album``/``year`` values are small (the planner scans them exactly through the payload
-index), ``model``/``licence`` are near-constant (a filter on them passes most tracks) and
-``content_hash`` is unique."""
-
 IndexMode = Literal["auto", "exact", "hnsw"]
 
 
@@ -82,14 +74,18 @@ class VectorIndex:
             scoring exactly those tracks instead of walking the graph.
         acorn: Walk the graph ACORN-style (through neighbours' neighbours) when a filter passes few
             tracks: without it, a filter combining fields (``genre`` + ``duration``) can cut the graph
-            into pieces the walk never reaches, and results go missing.
+            into pieces the walk never reaches, and results go missing. It stands in for Qdrant's
+            per-value payload graphs (``payload_m``), which add an extra graph over the tracks of every
+            value matching more than ``exact_below`` tracks at build time (a field with one value
+            everywhere, such as ``model`` or ``licence``, would add a whole second graph), so payload
+            indexes are created with ``enable_hnsw=False``.
     """
 
     mode: IndexMode = "auto"
-    hnsw_from: int = 250_000
+    hnsw_from: int = 200_000
     ef: int = 128
     m: int = 16
-    ef_construct: int = 100
+    ef_construct: int = 64
     exact_below: int = 40_000
     acorn: bool = True
 

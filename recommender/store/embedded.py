@@ -13,7 +13,7 @@ from typing import IO, Any
 import numpy as np
 
 from recommender.errors import DimensionMismatchError, StoreBusyError, StoreCorruptError, StoreError
-from recommender.store.base import GRAPH_LINKED_FIELDS, PAYLOAD_INDEXES, Hit, TrackPoint, VectorIndex, VectorStore, Where
+from recommender.store.base import PAYLOAD_INDEXES, Hit, TrackPoint, VectorIndex, VectorStore, Where
 from recommender.store.conversions import as_vector, canonical_id, jsonable, to_edge_filter, to_track_point
 
 LOCK_FILE_NAME = "owner.lock"
@@ -79,8 +79,7 @@ class EdgeVectorStore(VectorStore):
     """The embedded store: Qdrant Edge on ``directory/<collection>``, owned by this process.
 
     Vectors and payloads are kept in RAM. Small catalogs are scanned exactly (100k x 64-d in a few ms);
-    from ``index.hnsw_from`` tracks on (``auto``) the store builds an HNSW graph with payload links on
-    :data:`~recommender.store.base.GRAPH_LINKED_FIELDS`. The embedded engine optimises only when told,
+    from ``index.hnsw_from`` tracks on (``auto``) the store builds an HNSW graph. The embedded engine optimises only when told,
     so the graph is built by the :meth:`upsert` that brings the unindexed tracks to that size (blocking,
     tens of minutes for 1M tracks on 2 cores) or by :meth:`build_index`; tracks added later wait in a
     small exactly-scanned segment until they are numerous enough for a graph of their own. A store
@@ -172,23 +171,23 @@ class EdgeVectorStore(VectorStore):
         )
 
     def _ensure_payload_indexes(self) -> None:
-        """Create missing payload indexes and give existing ones this version's graph links (older stores)."""
+        """Create missing payload indexes; recreate older stores' ones, built with payload graphs, without them."""
         existing = self._shard.info().payload_schema
         for name, kind in PAYLOAD_INDEXES.items():
-            wanted = self._index_params(name, kind)
+            wanted = self._index_params(kind)
             current = existing.get(name)
             current_params = getattr(current, "params", None)
             if current is None or current_params is None or current_params.enable_hnsw != wanted.enable_hnsw:
                 self._shard.update(self._q.UpdateOperation.create_field_index(name, wanted))
 
-    def _index_params(self, name: str, kind: str) -> Any:
+    def _index_params(self, kind: str) -> Any:
+        # No per-value payload graphs: ACORN keeps filtered searches complete (VectorIndex.acorn).
         q = self._q
-        linked = name in GRAPH_LINKED_FIELDS
         if kind == "keyword":
-            return q.KeywordIndexParams(enable_hnsw=linked)
+            return q.KeywordIndexParams(enable_hnsw=False)
         if kind == "integer":
-            return q.IntegerIndexParams(lookup=True, range=True, enable_hnsw=linked)
-        return q.FloatIndexParams(enable_hnsw=linked)
+            return q.IntegerIndexParams(lookup=True, range=True, enable_hnsw=False)
+        return q.FloatIndexParams(enable_hnsw=False)
 
     @property
     def _shard_path(self) -> Path:

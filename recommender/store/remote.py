@@ -11,7 +11,7 @@ import numpy as np
 
 from recommender.errors import DimensionMismatchError, ServiceUnavailableError, StoreError
 from recommender.settings import without_secrets
-from recommender.store.base import GRAPH_LINKED_FIELDS, PAYLOAD_INDEXES, Hit, TrackPoint, VectorIndex, VectorStore, Where
+from recommender.store.base import PAYLOAD_INDEXES, Hit, TrackPoint, VectorIndex, VectorStore, Where
 from recommender.store.conversions import as_vector, canonical_id, jsonable, to_client_filter, to_track_point
 
 Method = TypeVar("Method", bound=Callable[..., Any])
@@ -39,7 +39,7 @@ class ServerVectorStore(VectorStore):
     """A collection on a Qdrant server (or qdrant-client's in-process ``":memory:"`` mode).
 
     A collection this store creates gets the same index settings as the embedded store (HNSW
-    parameters, indexing threshold, payload links on :data:`~recommender.store.base.GRAPH_LINKED_FIELDS`);
+    parameters, indexing threshold, payload indexes without per-value graphs);
     the server builds the graph in the background. An existing collection keeps the configuration it
     was created with (it may be shared); ``index.ef`` and ``mode="exact"`` apply to every search.
     ``":memory:"`` ignores indexes and always scans exactly.
@@ -107,17 +107,17 @@ class ServerVectorStore(VectorStore):
             # ":memory:" warns that it ignores payload indexes; a server builds them.
             warnings.filterwarnings("ignore", message="Payload indexes have no effect", category=UserWarning)
             for name, kind in PAYLOAD_INDEXES.items():
-                self._client.create_payload_index(self.collection, name, self._index_params(name, kind))
+                self._client.create_payload_index(self.collection, name, self._index_params(kind))
         self._dim = int(dim)
 
-    def _index_params(self, name: str, kind: str) -> Any:
+    def _index_params(self, kind: str) -> Any:
+        # No per-value payload graphs: ACORN keeps filtered searches complete (VectorIndex.acorn).
         m = self._m
-        linked = name in GRAPH_LINKED_FIELDS
         if kind == "keyword":
-            return m.KeywordIndexParams(type=m.KeywordIndexType.KEYWORD, enable_hnsw=linked)
+            return m.KeywordIndexParams(type=m.KeywordIndexType.KEYWORD, enable_hnsw=False)
         if kind == "integer":
-            return m.IntegerIndexParams(type=m.IntegerIndexType.INTEGER, lookup=True, range=True, enable_hnsw=linked)
-        return m.FloatIndexParams(type=m.FloatIndexType.FLOAT, enable_hnsw=linked)
+            return m.IntegerIndexParams(type=m.IntegerIndexType.INTEGER, lookup=True, range=True, enable_hnsw=False)
+        return m.FloatIndexParams(type=m.FloatIndexType.FLOAT, enable_hnsw=False)
 
     @_reachable
     def upsert(self, points: Sequence[TrackPoint]) -> None:
