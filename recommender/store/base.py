@@ -63,9 +63,10 @@ class VectorIndex:
 
     Attributes:
         mode: ``auto``: exact scan while a segment holds fewer than ``hnsw_from`` tracks, HNSW graph above;
-            ``exact``: never build a graph and always scan exactly; ``hnsw``: a graph whatever the size
-            (tests, or to pay the build early).
-        hnsw_from: Tracks from which ``auto`` builds a graph (the exact scan is fast enough below).
+            ``exact``: never build a graph and always scan exactly; ``hnsw``: every segment gets a graph
+            when one is built, whatever its size (tests, or to pay the build early with ``build_index``).
+        hnsw_from: Tracks from which ``auto`` gives a segment a graph (the exact scan is fast enough
+            below); in both graph modes, an upsert that leaves this many tracks unindexed builds.
         ef: Candidates HNSW keeps while searching: the recall/latency knob (the product asks for 100
             candidates, and the engine never uses fewer candidates than it is asked for).
         m: Links per node of the graph.

@@ -233,10 +233,9 @@ class EdgeVectorStore(VectorStore):
             for p in points
         ]
         self._shard.update(q.UpdateOperation.upsert_points(native))
-        graph_from = self.index.graph_from
-        if graph_from is not None:
+        if self.index.graph_from is not None:
             info = self._shard.info()
-            if info.points_count - info.indexed_vectors_count >= graph_from:
+            if info.points_count - info.indexed_vectors_count >= self.index.hnsw_from:
                 self._shard.optimize()
 
     @property

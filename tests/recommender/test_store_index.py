@@ -71,7 +71,9 @@ def test_forced_graph_returns_the_exact_answers_with_and_without_filters(store_d
     vectors = clustered(N)
     catalog = points(vectors)
     with EdgeVectorStore(store_dir / "vectors", index=FORCED) as store:
-        store.upsert(catalog)  # the upsert that passes graph_from builds the graph
+        store.upsert(catalog)
+        assert store.indexed_points == 0  # fewer than hnsw_from new tracks: no build on upsert
+        assert store.build_index() is True
         assert store.indexed_points == N
         assert_same_as_exact(store, vectors, catalog)
     with EdgeVectorStore(store_dir / "vectors", index=FORCED) as reopened:
