@@ -79,13 +79,14 @@ class EdgeVectorStore(VectorStore):
     """The embedded store: Qdrant Edge on ``directory/<collection>``, owned by this process.
 
     Vectors and payloads are kept in RAM. Small catalogs are scanned exactly (100k x 64-d in a few ms);
-    from ``index.hnsw_from`` tracks on (``auto``) the store builds an HNSW graph. The embedded engine optimises only when told,
-    so the graph is built by the :meth:`upsert` that brings the unindexed tracks to that size (blocking,
-    tens of minutes for 1M tracks on 2 cores) or by :meth:`build_index`; tracks added later wait in a
-    small exactly-scanned segment until they are numerous enough for a graph of their own. A store
-    created before the index settings existed takes them when opened and builds its graph on its next
-    write. Changing ``m``, ``ef_construct`` or ``exact_below`` rebuilds existing graphs at the next build;
-    ``ef`` and ``mode="exact"`` apply at once.
+    from ``index.hnsw_from`` tracks on (``auto``) the store builds an HNSW graph. The embedded engine
+    optimises only when told, so the graph is built by the :meth:`upsert` that brings the unindexed
+    tracks to that size (blocking, tens of minutes for 1M tracks on 2 cores) or by :meth:`build_index`;
+    tracks added later wait in a small exactly-scanned segment until they are numerous enough for a
+    graph of their own. A store created before the index settings existed takes them when opened and
+    builds its graph on its next write. ``ef`` and ``mode="exact"`` apply at once; new ``m``,
+    ``ef_construct`` or ``exact_below`` reach existing graphs through the engine's config-mismatch
+    optimizer at the next build (a rebuild).
 
     Args:
         directory: Store directory (``Settings.vectors_path``); created if missing.
