@@ -86,7 +86,7 @@ class VectorIndex:
     hnsw_from: int = 200_000
     ef: int = 128
     m: int = 16
-    ef_construct: int = 64
+    ef_construct: int = 100
     exact_below: int = 40_000
     acorn: bool = True
 
