@@ -15,7 +15,7 @@ import os
 import re
 from contextvars import ContextVar
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from pydantic import Field, SecretStr, ValidationError, field_validator
 from pydantic.fields import FieldInfo
@@ -54,6 +54,10 @@ class Settings(BaseSettings):
             (longer than any batch takes, or batches run twice).
         worker_threads: Torch threads per worker process.
         collection: Qdrant collection name.
+        vector_index: ``auto`` (exact scan for small catalogs, HNSW graph from ``hnsw_from`` tracks),
+            ``exact`` (never a graph) or ``hnsw`` (always); see :class:`recommender.store.base.VectorIndex`.
+        hnsw_from: Tracks from which ``auto`` builds the HNSW graph (None: ``VectorIndex``'s measured default).
+        hnsw_ef: Candidates HNSW keeps while searching, recall against latency (None: ``VectorIndex``'s default).
         model: Emotion model to load: ``builtin`` or a directory holding ``config.json``.
         data_dir: Labelled corpora for training/evaluation (``../shared/data`` layout).
         lexicon: NRC-VAD lexicon file used to place emotion words outside the built-in vocabulary.
@@ -80,6 +84,9 @@ class Settings(BaseSettings):
     visibility_timeout: float = 3600.0
     worker_threads: int = 1
     collection: str = "tracks"
+    vector_index: Literal["auto", "exact", "hnsw"] = "auto"
+    hnsw_from: int | None = Field(default=None, ge=1)
+    hnsw_ef: int | None = Field(default=None, ge=1)
     model: str = "builtin"
     data_dir: Path | None = None
     lexicon: Path | None = None

@@ -3,7 +3,7 @@ translation (:mod:`.conversions`). See :mod:`recommender.store.base` for the fil
 
 from recommender.errors import DimensionMismatchError, InvalidFilterError, StoreBusyError, StoreCorruptError, StoreError
 from recommender.settings import Settings
-from recommender.store.base import Hit, TrackPoint, VectorStore, Where
+from recommender.store.base import Hit, TrackPoint, VectorIndex, VectorStore, Where
 from recommender.store.conversions import parse_where
 from recommender.store.embedded import EdgeVectorStore
 from recommender.store.remote import ServerVectorStore
@@ -18,6 +18,7 @@ __all__ = [
     "StoreCorruptError",
     "StoreError",
     "TrackPoint",
+    "VectorIndex",
     "VectorStore",
     "Where",
     "open_vector_store",
@@ -37,6 +38,8 @@ def open_vector_store(settings: Settings, *, set_aside_unreadable: bool = False)
         StoreCorruptError: The embedded store's files cannot be read.
         ServiceUnavailableError: The Qdrant server cannot be reached.
     """
+    tuned = {"hnsw_from": settings.hnsw_from, "ef": settings.hnsw_ef}
+    index = VectorIndex(mode=settings.vector_index, **{name: value for name, value in tuned.items() if value is not None})
     if settings.qdrant_url:
-        return ServerVectorStore(settings.qdrant_url, settings.collection)
-    return EdgeVectorStore(settings.vectors_path, settings.collection, set_aside_unreadable=set_aside_unreadable)
+        return ServerVectorStore(settings.qdrant_url, settings.collection, index=index)
+    return EdgeVectorStore(settings.vectors_path, settings.collection, set_aside_unreadable=set_aside_unreadable, index=index)

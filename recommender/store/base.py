@@ -28,9 +28,11 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
+
+from recommender.errors import ConfigError
 
 Where = Mapping[str, Any]
 """A user-facing filter: payload key -> value, list of values (any of), or ``{"gte": ..}`` range."""
@@ -49,6 +51,67 @@ PAYLOAD_INDEXES: dict[str, str] = {
     "year": "integer",
 }
 """Payload fields indexed for filtering, with their index type (``year`` should be stored as an int)."""
+
+IndexMode = Literal["auto", "exact", "hnsw"]
+
+
+@dataclass(frozen=True)
+class VectorIndex:
+    """How a store finds the nearest tracks: an exact scan, or an HNSW graph once the catalog is large.
+
+    Measured on 2 cores (``benchmarks/search_scale.py``, docs/benchmarks.md "Search at 1M tracks").
+
+    Attributes:
+        mode: ``auto``: exact scan while a segment holds fewer than ``hnsw_from`` tracks, HNSW graph above;
+            ``exact``: never build a graph and always scan exactly; ``hnsw``: every segment gets a graph
+            when one is built, whatever its size (tests, or to pay the build early with ``build_index``).
+        hnsw_from: Tracks from which ``auto`` gives a segment a graph (the exact scan is fast enough
+            below); in both graph modes, an upsert that leaves this many tracks unindexed builds.
+        ef: Candidates HNSW keeps while searching: the recall/latency knob (the product asks for 100
+            candidates, and the engine never uses fewer candidates than it is asked for).
+        m: Links per node of the graph.
+        ef_construct: Candidates while building the graph (build time grows with it).
+        exact_below: A filter the payload index says matches fewer tracks than this is answered by
+            scoring exactly those tracks instead of walking the graph.
+        acorn: Walk the graph ACORN-style (through neighbours' neighbours) when a filter passes few
+            tracks: without it, a filter combining fields (``genre`` + ``duration``) can cut the graph
+            into pieces the walk never reaches, and results go missing. It stands in for Qdrant's
+            per-value payload graphs (``payload_m``), which add an extra graph over the tracks of every
+            value matching more than ``exact_below`` tracks at build time (a field with one value
+            everywhere, such as ``model`` or ``licence``, would add a whole second graph), so payload
+            indexes are created with ``enable_hnsw=False``.
+    """
+
+    mode: IndexMode = "auto"
+    hnsw_from: int = 200_000
+    ef: int = 128
+    m: int = 16
+    ef_construct: int = 100
+    exact_below: int = 40_000
+    acorn: bool = True
+
+    def __post_init__(self) -> None:
+        if self.mode not in ("auto", "exact", "hnsw"):
+            raise ConfigError(f"vector index mode must be auto, exact or hnsw, not {self.mode!r}")
+        if min(self.hnsw_from, self.ef, self.m, self.ef_construct, self.exact_below) < 1:
+            raise ConfigError(f"vector index sizes must be positive: {self}")
+
+    @property
+    def graph_from(self) -> int | None:
+        """Tracks from which a segment gets a graph (None: never)."""
+        return {"auto": self.hnsw_from, "exact": None, "hnsw": 1}[self.mode]
+
+    def engine_thresholds(self, dim: int) -> tuple[int, int]:
+        """Qdrant's ``full_scan_threshold`` and ``indexing_threshold`` for ``dim``-d vectors.
+
+        Qdrant sizes both in KB of float32 vector storage rather than in points; an indexing
+        threshold of 0 turns indexing off.
+        """
+        def kilobytes(tracks: int) -> int:
+            return max(1, -(-tracks * dim * 4 // 1024))
+
+        graph_from = self.graph_from
+        return kilobytes(self.exact_below), 0 if graph_from is None else kilobytes(graph_from)
 
 
 @dataclass
@@ -112,6 +175,13 @@ class VectorStore(ABC):
         self, where: Where | None = None, limit: int = 1000, offset: str | None = None
     ) -> tuple[list[TrackPoint], str | None]:
         """One page of points passing ``where`` (in id order) and the offset of the next page (None at the end)."""
+
+    def build_index(self) -> bool:
+        """Build the search index now, blocking, if the store's settings call for one; True if anything was built.
+
+        Stores that index by themselves (a Qdrant server) return False at once.
+        """
+        return False
 
     @abstractmethod
     def close(self) -> None:

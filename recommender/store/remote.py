@@ -11,7 +11,7 @@ import numpy as np
 
 from recommender.errors import DimensionMismatchError, ServiceUnavailableError, StoreError
 from recommender.settings import without_secrets
-from recommender.store.base import PAYLOAD_INDEXES, Hit, TrackPoint, VectorStore, Where
+from recommender.store.base import PAYLOAD_INDEXES, Hit, TrackPoint, VectorIndex, VectorStore, Where
 from recommender.store.conversions import as_vector, canonical_id, jsonable, to_client_filter, to_track_point
 
 Method = TypeVar("Method", bound=Callable[..., Any])
@@ -38,25 +38,41 @@ def _reachable(method: Method) -> Method:
 class ServerVectorStore(VectorStore):
     """A collection on a Qdrant server (or qdrant-client's in-process ``":memory:"`` mode).
 
+    A collection this store creates gets the same index settings as the embedded store (HNSW
+    parameters, indexing threshold, payload indexes without per-value graphs);
+    the server builds the graph in the background. An existing collection keeps the configuration it
+    was created with (it may be shared); ``index.ef`` and ``mode="exact"`` apply to every search.
+    ``":memory:"`` ignores indexes and always scans exactly.
+
     Args:
         url: ``http(s)://host:port`` of the server, or ``":memory:"``.
         collection: Collection name.
         api_key: For Qdrant Cloud / secured servers.
         timeout: Seconds per request.
+        index: Exact scan or HNSW, and the graph's parameters (default: :class:`VectorIndex`).
     """
 
-    def __init__(self, url: str, collection: str = "tracks", *, api_key: str | None = None, timeout: float = 30.0) -> None:
+    def __init__(
+        self, url: str, collection: str = "tracks", *, api_key: str | None = None, timeout: float = 30.0, index: VectorIndex | None = None
+    ) -> None:
         from qdrant_client import QdrantClient, models
 
         self._m = models
         self.url = url
         self.collection = collection
+        self.index = index or VectorIndex()
         if url == ":memory:":
             self._client = QdrantClient(location=":memory:")
         else:
             self._client = QdrantClient(url=url, api_key=api_key, timeout=int(timeout))
         self._dim: int | None = None
         self._closed = False
+        # ":memory:" always scans exactly (and warns about search parameters on every search).
+        exact = self.index.mode == "exact"
+        acorn = models.AcornSearchParams(enable=True) if self.index.acorn and not exact else None
+        self._search_params = (
+            None if url == ":memory:" else models.SearchParams(exact=exact, hnsw_ef=None if exact else self.index.ef, acorn=acorn)
+        )
         self._read_dim()
 
     @_reachable
@@ -79,14 +95,29 @@ class ServerVectorStore(VectorStore):
                 )
             return
         m = self._m
-        self._client.create_collection(self.collection, vectors_config=m.VectorParams(size=int(dim), distance=m.Distance.COSINE))
-        schemas = {"keyword": m.PayloadSchemaType.KEYWORD, "float": m.PayloadSchemaType.FLOAT, "integer": m.PayloadSchemaType.INTEGER}
+        index = self.index
+        full_scan_kb, indexing_kb = index.engine_thresholds(int(dim))
+        self._client.create_collection(
+            self.collection,
+            vectors_config=m.VectorParams(size=int(dim), distance=m.Distance.COSINE),
+            hnsw_config=m.HnswConfigDiff(m=index.m, ef_construct=index.ef_construct, full_scan_threshold=full_scan_kb),
+            optimizers_config=m.OptimizersConfigDiff(indexing_threshold=indexing_kb),
+        )
         with warnings.catch_warnings():
             # ":memory:" warns that it ignores payload indexes; a server builds them.
             warnings.filterwarnings("ignore", message="Payload indexes have no effect", category=UserWarning)
             for name, kind in PAYLOAD_INDEXES.items():
-                self._client.create_payload_index(self.collection, name, schemas[kind])
+                self._client.create_payload_index(self.collection, name, self._index_params(kind))
         self._dim = int(dim)
+
+    def _index_params(self, kind: str) -> Any:
+        # No per-value payload graphs: ACORN keeps filtered searches complete (VectorIndex.acorn).
+        m = self._m
+        if kind == "keyword":
+            return m.KeywordIndexParams(type=m.KeywordIndexType.KEYWORD, enable_hnsw=False)
+        if kind == "integer":
+            return m.IntegerIndexParams(type=m.IntegerIndexType.INTEGER, lookup=True, range=True, enable_hnsw=False)
+        return m.FloatIndexParams(type=m.FloatIndexType.FLOAT, enable_hnsw=False)
 
     @_reachable
     def upsert(self, points: Sequence[TrackPoint]) -> None:
@@ -113,6 +144,7 @@ class ServerVectorStore(VectorStore):
             self.collection,
             query=as_vector(vector, self._dim, "query vector"),
             query_filter=native_filter,
+            search_params=self._search_params,
             limit=int(limit),
             with_payload=True,
         )
