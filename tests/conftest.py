@@ -63,7 +63,9 @@ def model_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture
 def settings(tmp_path: Path, model_dir: Path) -> Settings:
-    return Settings(store=tmp_path / "store", model=str(model_dir))
+    # Analysis in the test process: analysis processes each load torch and the model (seconds per
+    # run); tests/ingest/test_analysis_pool.py covers them.
+    return Settings(store=tmp_path / "store", model=str(model_dir), ingest_processes=1)
 
 
 @pytest.fixture
