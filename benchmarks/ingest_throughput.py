@@ -13,7 +13,8 @@ ingests it into fresh stores three ways and times each run from start to the las
 interleaved on a shared machine and compared.
 
 The model is loaded before timing starts (in the workers, by a warm-up job), so the numbers are the
-steady-state cost per track. Results go to the "Ingestion" section of ``docs/benchmarks.md``.
+steady-state cost per track. Results go to the "Ingestion: latest run" section of ``docs/benchmarks.md``
+(its "Ingestion" before/after table was assembled from ``--json`` runs of two checkouts).
 
     python benchmarks/ingest_throughput.py --tracks 8 --seconds 30 240 --workers 1 2
 """
@@ -47,7 +48,7 @@ REPO = Path(__file__).resolve().parents[1]
 # workers run from there, since ``python -m`` puts the working directory first on sys.path.
 CODE = Path(pipeline.__file__).resolve().parents[1]
 
-SECTION = "## Ingestion"
+SECTION = "## Ingestion: latest run"
 
 
 def synthesize_library(directory: Path, tracks: int, seconds: float) -> Path:

@@ -64,8 +64,8 @@ logger = logging.getLogger(__name__)
 
 DEFAULT_BATCH_SIZE = 8
 MAX_DEFAULT_ANALYSERS = 4
-# Fewer new files than this are analysed in-process: starting analysis processes costs seconds.
-MIN_FILES_FOR_ANALYSERS = 4
+# A single file is analysed in-process: starting analysis processes costs seconds.
+MIN_FILES_FOR_ANALYSERS = 2
 Progress = Callable[[JobStatus], None]
 
 
