@@ -160,8 +160,8 @@ def main() -> int:
     body = f"""
 `python benchmarks/ingest_throughput.py --tracks {args.tracks} --seconds {' '.join(f'{s:.0f}' for s in args.seconds)} --workers {' '.join(map(str, args.workers))}`:
 {args.tracks} synthesized tracks per length (FLAC, 24 kHz), model `{Path(args.model).name}`, embedded store (Qdrant Edge +
-SQLite). Wall time from submitting the job to the last vector written, model already loaded (in the
-workers by a warm-up job; the embedded default's analysis processes start within the timed run).
+SQLite). Wall time from submitting the job to the last vector written, model already loaded (by a warm-up
+job, in the workers and in the embedded default's analysis processes).
 {platform.machine()}, {os.cpu_count()} cores shared with other work.
 
 | mode | track | tracks | seconds | tracks/s | x real time | load average before / after |

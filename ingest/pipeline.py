@@ -20,6 +20,7 @@ outbox protocol makes the re-run finish what was left half done.
 
 from __future__ import annotations
 
+import atexit
 import functools
 import logging
 import os
@@ -367,7 +368,7 @@ class AnalysisPool:
 
     The process that owns the embedded store keeps hashing, SQL and vector writes; these only read
     files and run the model, so they never open the store. They start on the first file (a re-ingest
-    of an unchanged library starts none) with the ``spawn`` method (torch does not survive ``fork``),
+    of an unchanged library starts none) and stay for later jobs of this process, with the ``spawn`` method (torch does not survive ``fork``),
     each loads the model once (about 0.5 GB of memory each). A process that dies takes only its
     file down: the files it was holding are retried one at a time in a fresh pool, and a file that
     kills that one too fails as ``analysis_crashed``.
@@ -646,8 +647,6 @@ def run_ingest(
                 raise RuntimeError(f"job {job_id} ended in state {status.state!r} with counts {status.counts}")
             return JobSummary.from_status(status, time.perf_counter() - started)
         finally:
-            if analysers is not None:
-                analysers.close()
             if own_store:
                 store.close()
     finally:
@@ -655,8 +654,16 @@ def run_ingest(
             catalog.close()
 
 
+_pools: dict[tuple[Any, ...], AnalysisPool] = {}
+
+
 def _analysers_for(settings: Settings, model: EmotionModel | None) -> AnalysisPool | None:
-    """An analysis pool when more than one process is wanted and it would load the same model as ``model``."""
+    """The analysis pool for ``settings`` when more than one process is wanted and it would load the
+    same model as ``model``.
+
+    One pool per model and size, kept for the life of this process (closed at exit): a server, the
+    dashboard or a script that ingests again reuses processes that have loaded the model already.
+    """
     processes = analysis_processes(settings)
     if processes < 2:
         return None
@@ -667,7 +674,17 @@ def _analysers_for(settings: Settings, model: EmotionModel | None) -> AnalysisPo
             same = False
         if not same:
             return None
-    return AnalysisPool(settings, processes)
+    key = (settings.model, settings.lexicon, settings.music_max_windows, processes)
+    if key not in _pools:
+        if not _pools:
+            atexit.register(_close_pools)
+        _pools[key] = AnalysisPool(settings, processes)
+    return _pools[key]
+
+
+def _close_pools() -> None:
+    for pool in _pools.values():
+        pool.close()
 
 
 def run_ingest_on_server(server: Client, source: str | os.PathLike, progress: Progress | None = None, *, poll: float = 0.5) -> JobSummary:

@@ -42,7 +42,7 @@ def test_analysis_processes_give_the_in_process_vectors_and_fail_bad_files_alone
     for path, (vector, payload) in mine.items():
         np.testing.assert_allclose(vector, theirs[path][0], atol=1e-5)
         assert payload["model"] == theirs[path][1]["model"]
-    assert run_ingest(library, pooled).skipped == 4  # unchanged: no analysis process even starts
+    assert run_ingest(library, pooled).skipped == 4  # unchanged: nothing to analyse
 
 
 def test_a_dead_analysis_process_costs_a_retry_not_the_file(library, settings):
