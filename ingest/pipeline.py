@@ -674,6 +674,12 @@ def _analysers_for(settings: Settings, model: EmotionModel | None) -> AnalysisPo
             same = False
         if not same:
             return None
+    try:
+        import concurrent.futures.process  # noqa: F401
+        import multiprocessing  # noqa: F401
+    except ImportError as error:  # a locked-down Python (seen running as another user): analyse here
+        logger.warning("analysis processes unavailable (%s); analysing in this process", error)
+        return None
     key = (settings.model, settings.lexicon, settings.music_max_windows, processes)
     if key not in _pools:
         if not _pools:

@@ -31,6 +31,10 @@ from recommender.settings import Settings, default_data_dir
 from recommender.store import EdgeVectorStore, TrackPoint
 from recommender.synth import synthesize_music, synthesize_speech
 
+# In-process ingestion analyses in the ingesting process: analysis processes each load torch and the
+# model, seconds per test (and per CLI subprocess); tests/ingest/test_analysis_pool.py covers them.
+os.environ.setdefault("UNDERTONE_INGEST_PROCESSES", "1")
+
 SAMPLE_RATE = 16000
 POSTGRES_URL = "postgresql://postgres@127.0.0.1:5432/test"
 
@@ -63,9 +67,7 @@ def model_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture
 def settings(tmp_path: Path, model_dir: Path) -> Settings:
-    # Analysis in the test process: analysis processes each load torch and the model (seconds per
-    # run); tests/ingest/test_analysis_pool.py covers them.
-    return Settings(store=tmp_path / "store", model=str(model_dir), ingest_processes=1)
+    return Settings(store=tmp_path / "store", model=str(model_dir))
 
 
 @pytest.fixture
