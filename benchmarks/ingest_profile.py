@@ -4,8 +4,8 @@ Synthesizes one track per requested length (procedural music from ``recommender.
 FLAC at 24 kHz like ``ingest_throughput.py``), then times, with one torch thread and the median of
 ``--repeats`` runs: hashing the file, decoding it (libsndfile, mono mix), the silence check, resampling
 to 16 kHz, MusiCNN's log-mel and network over its 3 s windows, the music descriptors, the heads, the
-SQL staging of the track and the vector write with its SQL ``indexed`` mark. Results go to the
-"Ingestion: one track, stage by stage" section of ``docs/benchmarks.md``.
+SQL staging of the track and the vector write with its SQL ``indexed`` mark. The table is printed
+(``--output docs/benchmarks.md`` replaces the "Ingestion: one track, stage by stage" section with it).
 
     python benchmarks/ingest_profile.py --seconds 30 240
 """
@@ -29,7 +29,7 @@ from report import write_section  # benchmarks/report.py (scripts run from their
 
 from ingest.catalog import open_catalog
 from ingest.identity import content_hash
-from ingest.pipeline import Ingestor, model_for
+from ingest.pipeline import Ingestor, _Pending, analyze_file, model_for
 from ingest.sources import iter_source
 from recommender.audio import loudest_frames_dbfs, resample, write_audio
 from recommender.settings import Settings
@@ -37,7 +37,6 @@ from recommender.store import open_vector_store
 from recommender.synth import synthesize_music
 from recommender.towers.music_descriptors import music_descriptors
 
-REPO = Path(__file__).resolve().parents[1]
 SECTION = "## Ingestion: one track, stage by stage"
 
 
@@ -76,6 +75,7 @@ def profile_track(path: Path, settings: Settings, repeats: int) -> dict[str, flo
     with torch.inference_mode():
         stages["heads"], _ = timed(lambda: model.heads.music(features), repeats)
 
+    analysis = analyze_file(model, str(path), settings.max_track_seconds)
     catalog = open_catalog(settings)
     store = open_vector_store(settings)
     try:
@@ -86,9 +86,9 @@ def profile_track(path: Path, settings: Settings, repeats: int) -> dict[str, flo
             (item_id,) = catalog.add_items(job_id, list(iter_source(path)))
             catalog.finish_planning(job_id, 1)
             item = next(iter(catalog.queued_items([item_id])))
-            record = ingestor._analyze(item, os.stat(path), content_hash(path), "")
+            pending = _Pending(item, os.stat(path), content_hash(path), "")
             started = time.perf_counter()
-            catalog.stage_track(record, item.id, job_id)
+            ingestor._finish(job_id, pending, lambda: analysis)
             stagings.append(time.perf_counter() - started)
             started = time.perf_counter()
             ingestor.flush()
@@ -106,7 +106,7 @@ def main() -> int:
     parser.add_argument("--seconds", type=float, nargs="+", default=[30.0, 240.0])
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--model", default="builtin")
-    parser.add_argument("--output", type=Path, default=REPO / "docs" / "benchmarks.md")
+    parser.add_argument("--output", type=Path, help=f"also write the section {SECTION!r} of this file (e.g. docs/benchmarks.md)")
     args = parser.parse_args()
     torch.set_num_threads(1)
     load_before = os.getloadavg()[0]
