@@ -399,8 +399,15 @@ class AnalysisPool:
 
     def submit(self, path: str, max_seconds: float | None) -> _Submission:
         """Start analysing ``path``; :meth:`result` waits for it."""
+        from concurrent.futures.process import BrokenProcessPool
+
         pool = self._pool()
-        return _Submission(pool, pool.submit(_analyse_in_child, path, max_seconds), path, max_seconds)
+        try:
+            return _Submission(pool, pool.submit(_analyse_in_child, path, max_seconds), path, max_seconds)
+        except BrokenProcessPool:  # a process died since the last file was handed out: start afresh
+            self.close()
+            pool = self._pool()
+            return _Submission(pool, pool.submit(_analyse_in_child, path, max_seconds), path, max_seconds)
 
     def result(self, submission: _Submission) -> TrackAnalysis:
         """The analysis of a submitted file (raises its :class:`AudioError`)."""

@@ -55,6 +55,10 @@ def test_a_dead_analysis_process_costs_a_retry_not_the_file(library, settings):
         os.kill(pid, signal.SIGKILL)
         again = pool.result(submission)
         np.testing.assert_allclose(again.vector, warm.vector, atol=1e-6)
+        (pid,) = list(pool._pool()._processes)  # a process that dies between files: the next one still goes through
+        os.kill(pid, signal.SIGKILL)
+        time.sleep(1.0)
+        np.testing.assert_allclose(pool.result(pool.submit(path, None)).vector, warm.vector, atol=1e-6)
         with pytest.raises(CorruptAudioError):
             pool.result(pool.submit(str(library / "corrupt.flac"), None))
         assert pool.result(pool.submit(str(library / "tone1.wav"), None)).duration == pytest.approx(3.0, abs=0.01)
