@@ -20,6 +20,7 @@ outbox protocol makes the re-run finish what was left half done.
 
 from __future__ import annotations
 
+import atexit
 import functools
 import logging
 import os
@@ -52,7 +53,7 @@ from ingest.catalog import (
 from ingest.identity import content_hash, metadata_signature, track_id
 from ingest.sources import UNSUPPORTED_AUDIO_EXTENSIONS, iter_source, metadata_problem
 from recommender.audio import load_audio
-from recommender.errors import AudioError, CorruptAudioError, StoreError, UnreadableAudioError
+from recommender.errors import AudioError, CorruptAudioError, StoreError, UndertoneError, UnreadableAudioError
 from recommender.settings import Settings
 
 if TYPE_CHECKING:
@@ -63,6 +64,9 @@ if TYPE_CHECKING:
 logger = logging.getLogger(__name__)
 
 DEFAULT_BATCH_SIZE = 8
+MAX_DEFAULT_ANALYSERS = 4
+# A single file is analysed in-process: starting analysis processes costs seconds.
+MIN_FILES_FOR_ANALYSERS = 2
 Progress = Callable[[JobStatus], None]
 
 
@@ -97,15 +101,69 @@ def transient_errors(include_qdrant: bool | None = None) -> tuple[type[BaseExcep
 
 
 @functools.lru_cache(maxsize=2)
-def load_model(name: str, lexicon: str | None) -> EmotionModel:
+def load_model(name: str, lexicon: str | None, music_max_windows: int | None = None) -> EmotionModel:
     """The emotion model, loaded once per process (workers handle many batches)."""
     from recommender.model import EmotionModel  # torch: only when a model is needed
 
-    return EmotionModel.load(name, lexicon=Path(lexicon) if lexicon else None)
+    return EmotionModel.load(name, lexicon=Path(lexicon) if lexicon else None, music_max_windows=music_max_windows)
 
 
 def model_for(settings: Settings) -> EmotionModel:
-    return load_model(settings.model, str(settings.lexicon) if settings.lexicon else None)
+    return load_model(settings.model, str(settings.lexicon) if settings.lexicon else None, settings.music_max_windows)
+
+
+@dataclass(frozen=True)
+class TrackAnalysis:
+    """What the model says about one decoded file (what an analysis process sends back)."""
+
+    duration: float
+    valence: float
+    arousal: float
+    moods: dict[str, float]
+    vector: np.ndarray
+
+
+def analyze_file(model: EmotionModel, path: str, max_seconds: float | None) -> TrackAnalysis:
+    """Decode ``path`` and analyse it with ``model``.
+
+    Raises:
+        AudioError: The file cannot be decoded or analysed (a per-item failure, never fatal).
+    """
+    rate = model.music_sample_rate
+    try:
+        waveform = load_audio(path, rate, max_seconds=max_seconds)
+    except CorruptAudioError as error:
+        extension = Path(path).suffix.lower().lstrip(".")
+        if extension in UNSUPPORTED_AUDIO_EXTENSIONS:
+            raise UnsupportedFormatError(
+                f"{extension} files cannot be decoded here (libsndfile); convert to flac, ogg, opus or mp3", path
+            ) from error
+        raise
+    except MemoryError as error:
+        raise AnalysisError("too large to decode in memory", path) from error
+    try:
+        analysis = model.analyze_music(waveform, rate)
+    except AudioError:
+        raise
+    except (RuntimeError, ValueError, MemoryError) as error:
+        raise AnalysisError(f"the model could not analyse it ({type(error).__name__}: {error})", path) from error
+    return TrackAnalysis(
+        duration=float(analysis.duration if analysis.duration is not None else len(waveform) / rate),
+        valence=float(analysis.valence),
+        arousal=float(analysis.arousal),
+        moods={label: float(p) for label, p in analysis.emotions.items()},
+        vector=np.asarray(analysis.embedding, dtype=np.float32),
+    )
+
+
+@dataclass(frozen=True)
+class _Pending:
+    """An item that passed the cheap checks and waits for its analysis."""
+
+    item: IngestItem
+    info: os.stat_result
+    sha256: str
+    signature: str
 
 
 class Ingestor:
@@ -116,13 +174,24 @@ class Ingestor:
         catalog: The SQL catalog.
         store: The vector store when this process may write it; None for a worker of an embedded
             store, whose owner flushes the outbox.
+        model: A loaded model (default: ``settings.model``, loaded on first use).
+        analysers: Processes that decode and analyse files while this one hashes, stages and writes
+            (:class:`AnalysisPool`); None analyses here, one file at a time.
     """
 
-    def __init__(self, settings: Settings, catalog: Catalog, store: VectorStore | None = None, model: EmotionModel | None = None) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        catalog: Catalog,
+        store: VectorStore | None = None,
+        model: EmotionModel | None = None,
+        analysers: AnalysisPool | None = None,
+    ) -> None:
         self.settings = settings
         self.catalog = catalog
         self.store = store
         self._model = model
+        self.analysers = analysers
 
     @property
     def model(self) -> EmotionModel:
@@ -138,27 +207,50 @@ class Ingestor:
     def process_batch(self, job_id: str, item_ids: Sequence[int]) -> None:
         """Process the still-queued items among ``item_ids`` (so a re-delivered batch changes nothing)."""
         fingerprint = self.model.fingerprint
-        for item in self.catalog.queued_items(item_ids):
-            self.process_item(job_id, item, fingerprint)
+        if self.analysers is None:
+            for item in self.catalog.queued_items(item_ids):
+                self.process_item(job_id, item, fingerprint)
+        else:
+            # Files go to the analysis processes as soon as they pass the cheap checks; results are
+            # staged here, in order, so only this process touches the catalog and the store.
+            submitted = []
+            for item in self.catalog.queued_items(item_ids):
+                pending = self._guarded(item, lambda item=item: self._prepare(job_id, item, fingerprint))
+                if pending is not None:
+                    submitted.append((pending, self.analysers.submit(pending.item.path, self.settings.max_track_seconds)))
+            for pending, submission in submitted:
+                analyse = functools.partial(self.analysers.result, submission)
+                self._guarded(pending.item, functools.partial(self._finish, job_id, pending, analyse))
         if self.store is not None:
             self.flush()
         self.catalog.finish_job_if_complete(job_id)
 
     def process_item(self, job_id: str, item: IngestItem, fingerprint: str) -> None:
         """Take one item to ``pending``, ``skipped`` or ``failed``; only infrastructure errors escape."""
+        def process() -> None:
+            pending = self._prepare(job_id, item, fingerprint)
+            if pending is not None:
+                self._finish(job_id, pending, lambda: analyze_file(self.model, item.path, self.settings.max_track_seconds))
+
+        self._guarded(item, process)
+
+    def _guarded(self, item: IngestItem, step: Callable[[], Any]) -> Any:
+        """Run one step of an item; an error that is not the infrastructure's fails the item, not the batch."""
         transient = transient_errors()
         try:
-            self._process(job_id, item, fingerprint)
+            return step()
         except transient:
             raise
         except Exception as error:  # a bug or an odd input must not take the batch down with it
             logger.exception("item %s (%s) failed", item.id, item.path)
             self.catalog.finish_item(item.id, FAILED, reason="internal_error", message=f"{type(error).__name__}: {error}")
+            return None
 
-    def _process(self, job_id: str, item: IngestItem, fingerprint: str) -> None:
+    def _prepare(self, job_id: str, item: IngestItem, fingerprint: str) -> _Pending | None:
+        """Everything before the analysis: skip, fail, reuse, or return what the analysis needs."""
         if item.problem:
             self.catalog.finish_item(item.id, FAILED, reason="bad_entry", message=item.problem)
-            return
+            return None
         signature = metadata_signature(item.meta)
         try:
             info = _regular_file(item.path)
@@ -169,11 +261,11 @@ class Ingestor:
                 and (known.model, known.metadata_signature) == (fingerprint, signature)
             ):
                 self._unchanged(item, known)
-                return
+                return None
             sha256 = content_hash(item.path)
         except AudioError as error:
             self._fail(item, error)
-            return
+            return None
         existing = self.catalog.track(track_id(sha256))
         if existing is not None and existing.model == fingerprint:
             if existing.state != RETIRED and existing.path == item.path and existing.metadata_signature == signature:
@@ -186,51 +278,34 @@ class Ingestor:
             else:
                 record = _reuse(existing, item, info, signature)
                 self.catalog.stage_track(record, item.id, job_id, reason="updated", message="path or metadata changed; embedding reused")
-            return
+            return None
+        return _Pending(item, info, sha256, signature)
+
+    def _finish(self, job_id: str, pending: _Pending, analyse: Callable[[], TrackAnalysis]) -> None:
+        """Stage the analysed track, or fail the item with the analysis' reason."""
+        item = pending.item
         try:
-            record = self._analyze(item, info, sha256, signature)
+            analysis = analyse()
         except AudioError as error:
             self._fail(item, error)
             return
-        self.catalog.stage_track(record, item.id, job_id)
-
-    def _analyze(self, item: IngestItem, info: os.stat_result, sha256: str, signature: str) -> TrackRecord:
-        model = self.model
-        rate = model.music_sample_rate
-        try:
-            waveform = load_audio(item.path, rate, max_seconds=self.settings.max_track_seconds)
-        except CorruptAudioError as error:
-            extension = Path(item.path).suffix.lower().lstrip(".")
-            if extension in UNSUPPORTED_AUDIO_EXTENSIONS:
-                raise UnsupportedFormatError(
-                    f"{extension} files cannot be decoded here (libsndfile); convert to flac, ogg, opus or mp3", item.path
-                ) from error
-            raise
-        except MemoryError as error:
-            raise AnalysisError("too large to decode in memory", item.path) from error
-        try:
-            analysis = model.analyze_music(waveform, rate)
-        except AudioError:
-            raise
-        except (RuntimeError, ValueError, MemoryError) as error:
-            raise AnalysisError(f"the model could not analyse it ({type(error).__name__}: {error})", item.path) from error
-        moods = {label: float(p) for label, p in analysis.emotions.items()}
-        return TrackRecord(
-            id=track_id(sha256),
-            content_hash=sha256,
+        record = TrackRecord(
+            id=track_id(pending.sha256),
+            content_hash=pending.sha256,
             path=item.path,
-            size=info.st_size,
-            mtime_ns=info.st_mtime_ns,
-            model=model.fingerprint,
-            duration=float(analysis.duration if analysis.duration is not None else len(waveform) / rate),
-            valence=float(analysis.valence),
-            arousal=float(analysis.arousal),
-            mood=next(iter(moods), ""),
-            moods=moods,
+            size=pending.info.st_size,
+            mtime_ns=pending.info.st_mtime_ns,
+            model=self.model.fingerprint,
+            duration=analysis.duration,
+            valence=analysis.valence,
+            arousal=analysis.arousal,
+            mood=next(iter(analysis.moods), ""),
+            moods=analysis.moods,
             metadata=dict(item.meta),
-            metadata_signature=signature,
-            vector=np.asarray(analysis.embedding, dtype=np.float32),
+            metadata_signature=pending.signature,
+            vector=analysis.vector,
         )
+        self.catalog.stage_track(record, item.id, job_id)
 
     def _unchanged(self, item: IngestItem, track: Track) -> None:
         if track.state == INDEXED:
@@ -248,6 +323,122 @@ class Ingestor:
         if self.store is None:
             raise RuntimeError("this ingestor has no vector store to flush to")
         return flush_outbox(self.catalog, self.store, batch)
+
+
+class AnalysisCrashedError(AnalysisError):
+    """The process analysing a file died (a decoder crash, the kernel's out-of-memory killer ...)."""
+
+    reason = "analysis_crashed"
+
+
+_analyser_model: EmotionModel | None = None
+
+
+def _start_analyser(name: str, lexicon: str | None, music_max_windows: int | None) -> None:
+    """Initializer of an analysis process: one torch thread, the model loaded once."""
+    import torch
+
+    torch.set_num_threads(1)
+    global _analyser_model
+    _analyser_model = load_model(name, lexicon, music_max_windows)
+    _analyser_model.music_tower  # noqa: B018 - build MusiCNN before the first file, not during it
+
+
+def _analyse_in_child(path: str, max_seconds: float | None) -> TrackAnalysis:
+    if _analyser_model is None:
+        raise RuntimeError("analysis process started without its model")
+    try:
+        return analyze_file(_analyser_model, path, max_seconds)
+    except AudioError:
+        raise
+    except Exception as error:  # noqa: BLE001 -- sent back as a plain error: an exotic exception may not pickle
+        raise RuntimeError(f"{type(error).__name__}: {error}") from None
+
+
+@dataclass(frozen=True)
+class _Submission:
+    pool: Any
+    future: Any
+    path: str
+    max_seconds: float | None
+
+
+class AnalysisPool:
+    """Processes that decode and analyse files for an in-process ingestion, one torch thread each.
+
+    The process that owns the embedded store keeps hashing, SQL and vector writes; these only read
+    files and run the model, so they never open the store. They start on the first file (a re-ingest
+    of an unchanged library starts none) and stay for later jobs of this process, with the ``spawn`` method (torch does not survive ``fork``),
+    each loads the model once (about 0.5 GB of memory each). A process that dies takes only its
+    file down: the files it was holding are retried one at a time in a fresh pool, and a file that
+    kills that one too fails as ``analysis_crashed``.
+
+    Args:
+        settings: Model to load (``model``, ``lexicon``, ``music_max_windows``).
+        processes: How many analysis processes.
+    """
+
+    def __init__(self, settings: Settings, processes: int) -> None:
+        self.settings = settings
+        self.processes = processes
+        self._executor: Any = None
+
+    def _pool(self) -> Any:
+        if self._executor is None:
+            import multiprocessing
+            from concurrent.futures import ProcessPoolExecutor
+
+            settings = self.settings
+            self._executor = ProcessPoolExecutor(
+                self.processes,
+                mp_context=multiprocessing.get_context("spawn"),
+                initializer=_start_analyser,
+                initargs=(settings.model, str(settings.lexicon) if settings.lexicon else None, settings.music_max_windows),
+            )
+        return self._executor
+
+    def submit(self, path: str, max_seconds: float | None) -> _Submission:
+        """Start analysing ``path``; :meth:`result` waits for it."""
+        from concurrent.futures.process import BrokenProcessPool
+
+        pool = self._pool()
+        try:
+            return _Submission(pool, pool.submit(_analyse_in_child, path, max_seconds), path, max_seconds)
+        except BrokenProcessPool:  # a process died since the last file was handed out: start afresh
+            self.close()
+            pool = self._pool()
+            return _Submission(pool, pool.submit(_analyse_in_child, path, max_seconds), path, max_seconds)
+
+    def result(self, submission: _Submission) -> TrackAnalysis:
+        """The analysis of a submitted file (raises its :class:`AudioError`)."""
+        from concurrent.futures.process import BrokenProcessPool
+
+        try:
+            return submission.future.result()
+        except BrokenProcessPool:
+            pass
+        # A process died, and every file in flight in that pool failed with it: retry this one alone in
+        # a fresh pool, which either analyses it or shows that this file is what kills the process.
+        logger.warning("an analysis process died; retrying %s alone", submission.path)
+        if submission.pool is self._executor:
+            self.close()
+        try:
+            return self._pool().submit(_analyse_in_child, submission.path, submission.max_seconds).result()
+        except BrokenProcessPool:
+            self.close()
+            raise AnalysisCrashedError("the process analysing it died (a decoder crash or out of memory)", submission.path) from None
+
+    def close(self) -> None:
+        if self._executor is not None:
+            self._executor.shutdown(wait=True, cancel_futures=True)
+            self._executor = None
+
+
+def analysis_processes(settings: Settings) -> int:
+    """How many analysis processes an in-process ingestion uses (``Settings.ingest_processes``)."""
+    if settings.ingest_processes is not None:
+        return settings.ingest_processes
+    return max(1, min(os.cpu_count() or 1, MAX_DEFAULT_ANALYSERS))
 
 
 def flush_outbox(catalog: Catalog, store: VectorStore, batch: int = 256) -> int:
@@ -419,6 +610,10 @@ def run_ingest(
         store: An open vector store to use (default: ``open_vector_store(settings)``).
         model: A loaded ``EmotionModel`` to use (default: load ``settings.model`` once per process).
 
+    New files are decoded and analysed by ``analysis_processes(settings)`` processes when that is more
+    than one, the job has at least :data:`MIN_FILES_FOR_ANALYSERS` files and they would load the same
+    model; this process keeps the catalog and the store (:class:`AnalysisPool`).
+
     Raises:
         SourceError: The source is missing or malformed.
         StoreBusyError: Another process owns the embedded store.
@@ -432,7 +627,8 @@ def run_ingest(
     try:
         store = open_vector_store(settings) if store is None else store
         try:
-            ingestor = Ingestor(settings, catalog, store, model)
+            analysers = _analysers_for(settings, model)
+            ingestor = Ingestor(settings, catalog, store, model, analysers)
             ingestor.model.fingerprint  # noqa: B018 - fail before creating a job if the model cannot load
             ingestor.flush()  # finish whatever an interrupted run left in the outbox
             job_id = catalog.create_job(str(source), mode="local")
@@ -444,6 +640,11 @@ def run_ingest(
             catalog.finish_planning(job_id, len(item_ids))
             if progress:
                 progress(catalog.job_status(job_id, failures=0))
+            if analysers is not None and len(item_ids) < MIN_FILES_FOR_ANALYSERS:
+                ingestor.analysers = None
+            elif analysers is not None:
+                # Keep every analysis process fed: each batch ends when its slowest file does.
+                batch_size = max(batch_size, 4 * analysers.processes)
             for chunk in batched(item_ids, batch_size):
                 ingestor.process_batch(job_id, chunk)
                 if progress:
@@ -458,6 +659,45 @@ def run_ingest(
     finally:
         if own_catalog:
             catalog.close()
+
+
+_pools: dict[tuple[Any, ...], AnalysisPool] = {}
+
+
+def _analysers_for(settings: Settings, model: EmotionModel | None) -> AnalysisPool | None:
+    """The analysis pool for ``settings`` when more than one process is wanted and it would load the
+    same model as ``model``.
+
+    One pool per model and size, kept for the life of this process (closed at exit): a server, the
+    dashboard or a script that ingests again reuses processes that have loaded the model already.
+    """
+    processes = analysis_processes(settings)
+    if processes < 2:
+        return None
+    if model is not None:
+        try:
+            same = model_for(settings).fingerprint == model.fingerprint
+        except (UndertoneError, OSError, ValueError):  # a model given in memory that settings cannot name: analyse here
+            same = False
+        if not same:
+            return None
+    try:
+        import concurrent.futures.process  # noqa: F401
+        import multiprocessing  # noqa: F401
+    except ImportError as error:  # a locked-down Python (seen running as another user): analyse here
+        logger.warning("analysis processes unavailable (%s); analysing in this process", error)
+        return None
+    key = (settings.model, settings.lexicon, settings.music_max_windows, processes)
+    if key not in _pools:
+        if not _pools:
+            atexit.register(_close_pools)
+        _pools[key] = AnalysisPool(settings, processes)
+    return _pools[key]
+
+
+def _close_pools() -> None:
+    for pool in _pools.values():
+        pool.close()
 
 
 def run_ingest_on_server(server: Client, source: str | os.PathLike, progress: Progress | None = None, *, poll: float = 0.5) -> JobSummary:

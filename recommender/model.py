@@ -27,9 +27,9 @@ from safetensors.torch import load_file, save, save_file
 from recommender.audio import prepare_waveform
 from recommender.config_io import dataclass_from_dict
 from recommender.emotion import BUILTIN_VA, LABEL_SETS, EmotionSpace
-from recommender.errors import ModelNotFoundError, UsageError
+from recommender.errors import ConfigError, ModelNotFoundError, UsageError
 from recommender.heads import EmotionHeads, HeadConfig
-from recommender.towers.base import Tower, build_tower
+from recommender.towers.base import TOWERS, Tower, build_tower
 from recommender.towers.tag import VATagTower
 
 PACKAGE_DIR = Path(__file__).resolve().parent
@@ -160,7 +160,8 @@ class EmotionModel:
         self.config = config
         self.heads = heads.eval()
         self.space = space
-        self.fingerprint = hashlib.sha256((config.to_json() + weights_digest).encode()).hexdigest()[:16]
+        analysis = _music_analysis_signature(config)
+        self.fingerprint = hashlib.sha256((config.to_json() + weights_digest + analysis).encode()).hexdigest()[:16]
 
     # -- construction -------------------------------------------------------------------------------
 
@@ -189,14 +190,26 @@ class EmotionModel:
         return model
 
     @classmethod
-    def load(cls, name_or_path: str | Path = "builtin", *, lexicon: Path | None = None) -> EmotionModel:
-        """A trained model: ``builtin`` (shipped with Undertone) or a directory with config + weights."""
+    def load(
+        cls, name_or_path: str | Path = "builtin", *, lexicon: Path | None = None, music_max_windows: int | None = None
+    ) -> EmotionModel:
+        """A trained model: ``builtin`` (shipped with Undertone) or a directory with config + weights.
+
+        Args:
+            name_or_path: ``builtin`` or a model directory.
+            lexicon: NRC-VAD lexicon for emotion words outside the built-in vocabulary.
+            music_max_windows: Override the music tower's bound on analysed windows per track
+                (``Settings.music_max_windows``; 0: every window; None: the model's own). It changes
+                the stored vectors of long tracks, hence the fingerprint.
+        """
         directory = BUILTIN_DIR if str(name_or_path) == "builtin" else Path(name_or_path).expanduser()
         config_path, weights_path = directory / CONFIG_FILE, directory / WEIGHTS_FILE
         for path in (config_path, weights_path):
             if not path.is_file():
                 raise ModelNotFoundError(f"{path} not found: a model directory holds {CONFIG_FILE} and {WEIGHTS_FILE}")
         config = ModelConfig.from_file(config_path)
+        if music_max_windows is not None:
+            _bound_music_windows(config, music_max_windows)
         heads = build_heads(config)
         state = load_file(weights_path)
         # Models saved before the music input scaler existed: keep its identity defaults.
@@ -402,6 +415,37 @@ def build_heads(config: ModelConfig) -> EmotionHeads:
         speech_dim=dims["speech"], music_dim=dims["music"], tag_dim=dims["tag"],
         num_speech_labels=len(config.speech_labels), num_moods=len(config.mood_labels), config=config.heads,
     )
+
+
+def _music_analysis_signature(config: ModelConfig) -> str:
+    """The music tower's window bound as the fingerprint sees it ('' when every window is analysed).
+
+    The bound is a tower default that a model's ``config.json`` need not spell out, yet it decides the
+    vectors of long tracks: a model analysing them differently must not pass for the same model, or a
+    re-ingest would keep vectors made the other way.
+    """
+    spec = config.towers.get("music")
+    if spec is None:
+        return ""
+    fields = {f.name: f for f in dataclasses.fields(TOWERS.config_class("music", spec.name))}
+    if "max_patches" not in fields:
+        return ""
+    bound = spec.options.get("max_patches", fields["max_patches"].default)
+    return "" if bound is None else f"|music.max_patches={bound}"
+
+
+def _bound_music_windows(config: ModelConfig, max_windows: int) -> None:
+    """Set the music tower's ``max_patches`` (0: every window), if it analyses windows at all."""
+    spec = config.towers["music"]
+    fields = {f.name: f for f in dataclasses.fields(TOWERS.config_class("music", spec.name))}
+    if "max_patches" not in fields:
+        raise ConfigError(f"music_max_windows: the music tower {spec.name!r} has no bound on analysed windows")
+    if max_windows < 0:
+        raise ConfigError(f"music_max_windows must be 0 (every window) or more, got {max_windows}")
+    if (max_windows or None) == fields["max_patches"].default:
+        spec.options.pop("max_patches", None)  # the tower's own bound: the same model, the same fingerprint
+    else:
+        spec.options["max_patches"] = max_windows or None
 
 
 def _resolve_config(config: ModelConfig | str | Path) -> ModelConfig:

@@ -174,7 +174,7 @@ class Recommender:
         settings = settings or Settings.load()
         if store is not None:
             settings = settings.replace(store=Path(store), qdrant_url=None)
-        model = model or EmotionModel.load(settings.model, lexicon=settings.lexicon)
+        model = model or EmotionModel.load(settings.model, lexicon=settings.lexicon, music_max_windows=settings.music_max_windows)
         vector_store = open_vector_store(settings)
         try:
             return cls(model, vector_store, settings, config)

@@ -62,6 +62,12 @@ class Settings(BaseSettings):
         data_dir: Labelled corpora for training/evaluation (``../shared/data`` layout).
         lexicon: NRC-VAD lexicon file used to place emotion words outside the built-in vocabulary.
         max_track_seconds: Longer music files are refused at ingestion.
+        music_max_windows: At most this many 3 s windows of a track go through the music network,
+            evenly spread (0: every window, so long tracks cost in proportion; unset: the model's own
+            bound, 32). It changes the model fingerprint, so tracks analysed another way are re-analysed.
+        ingest_processes: Analysis processes of an in-process ``undertone ingest`` (one torch thread
+            each; the calling process keeps the store and the catalog). Unset: one per core, at most 4;
+            1 analyses in the calling process.
         max_query_seconds: Longer speech queries are refused by ``search`` (``timeline`` has its own).
         database_password: Password of the catalog database when ``database_url`` names none
             (``UNDERTONE_DATABASE_PASSWORD_FILE`` reads it from a secret file).
@@ -91,6 +97,8 @@ class Settings(BaseSettings):
     data_dir: Path | None = None
     lexicon: Path | None = None
     max_track_seconds: float = 1200.0
+    music_max_windows: int | None = Field(default=None, ge=0)
+    ingest_processes: int | None = Field(default=None, ge=1)
     max_query_seconds: float = 600.0
     database_password: SecretStr | None = None
     library_roots: Annotated[tuple[Path, ...], NoDecode] = ()

@@ -31,6 +31,10 @@ from recommender.settings import Settings, default_data_dir
 from recommender.store import EdgeVectorStore, TrackPoint
 from recommender.synth import synthesize_music, synthesize_speech
 
+# In-process ingestion analyses in the ingesting process: analysis processes each load torch and the
+# model, seconds per test (and per CLI subprocess); tests/ingest/test_analysis_pool.py covers them.
+os.environ.setdefault("UNDERTONE_INGEST_PROCESSES", "1")
+
 SAMPLE_RATE = 16000
 POSTGRES_URL = "postgresql://postgres@127.0.0.1:5432/test"
 

@@ -32,7 +32,7 @@ logger = logging.getLogger(__name__)
 INGEST_JOB_TASK = "undertone.ingest_job"
 INGEST_BATCH_TASK = "undertone.ingest_batch"
 # What a worker needs to know about the submitter's catalog; the broker, queue and secrets are its own.
-WORKER_FIELDS = ("store", "qdrant_url", "database_url", "collection", "model", "lexicon", "max_track_seconds")
+WORKER_FIELDS = ("store", "qdrant_url", "database_url", "collection", "model", "lexicon", "max_track_seconds", "music_max_windows")
 # A job no worker has started after this long gets a hint on what to check (it keeps waiting).
 UNTOUCHED_HINT_SECONDS = 60.0
 

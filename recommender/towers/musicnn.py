@@ -7,8 +7,11 @@ and mean-pools every mid-end feature over time, then a 200-unit dense layer (the
 and 50 sigmoid tags. Batch norms follow each ReLU, as in the original. Weights were converted from the
 TF1 checkpoints by ``scripts/convert_musicnn.py``, which also checked the port against the original graph.
 
-A track of any length is cut into 3 s patches (187 log-mel frames) that cover all of it, every patch goes
-through the network, and the per-patch outputs are averaged, so a track is judged on all of it.
+A track is cut into 3 s patches (187 log-mel frames) that cover all of it. A track of up to
+``max_patches`` patches (32 by default: 96 s) sends every patch through the network; a longer one sends
+``max_patches`` of them, one from the middle of each of ``max_patches`` equal stretches of the track, so
+the cost of a track is bounded and every part of it still counts alike. The per-patch outputs are
+averaged. ``docs/benchmarks.md`` ("Bounded analysis") measures how close that stays to all patches.
 
 Embedding layout (``MusicnnConfig.features``, concatenated in that order; default 250-d):
 
@@ -43,6 +46,7 @@ from recommender.towers.base import Tower, TowerConfig, register_tower, window_s
 
 SAMPLE_RATE = 16000
 PATCH_SECONDS = 3.0
+DEFAULT_MAX_PATCHES = 32
 WEIGHTS_DIR = Path(__file__).resolve().parents[1] / "weights"
 WEIGHT_FILES = {"MSD_musicnn": "musicnn_msd.safetensors", "MTT_musicnn": "musicnn_mtt.safetensors"}
 
@@ -228,6 +232,8 @@ class MusicnnConfig(TowerConfig):
             JSON must sit beside it with the same stem.
         features: Pooled blocks concatenated into the embedding, names from :data:`POOLED_FEATURES`.
         batch_size: Patches per forward pass (memory is about 25 MB per patch).
+        max_patches: At most this many patches per track go through the network, evenly spread
+            (:func:`spread_evenly`); None sends every patch (the cost then grows with the track).
     """
 
     model: str = "MSD_musicnn"
@@ -235,6 +241,7 @@ class MusicnnConfig(TowerConfig):
     weights: str | None = None
     features: Sequence[str] = field(default_factory=lambda: ("penultimate", "tags"))
     batch_size: int = 16
+    max_patches: int | None = DEFAULT_MAX_PATCHES
 
     def __post_init__(self) -> None:
         if self.weights is None and self.model not in WEIGHT_FILES:
@@ -251,6 +258,8 @@ class MusicnnConfig(TowerConfig):
             )
         if self.batch_size < 1:
             raise ValueError(f"batch_size must be at least 1, got {self.batch_size}")
+        if self.max_patches is not None and self.max_patches < 1:
+            raise ValueError(f"max_patches must be at least 1 (or None for every patch), got {self.max_patches}")
 
     @property
     def weights_path(self) -> Path:
@@ -325,16 +334,29 @@ class MusicnnTower(Tower[np.ndarray]):
 
     @torch.inference_mode()
     def patches(self, waveform: np.ndarray) -> torch.Tensor:
-        """``(n, patch_frames, n_mels)`` log-mel patches covering the whole waveform.
+        """``(n, patch_frames, n_mels)`` log-mel patches over the waveform, in time order.
 
-        A clip shorter than one patch is repeated to fill it (how the models were trained, ``repeat-pad``).
+        Every patch of the cover when there are at most ``config.max_patches``, else that many of them
+        (:func:`spread_evenly`). A clip shorter than one patch is repeated to fill it (how the models were
+        trained, ``repeat-pad``).
         """
         log_mel = self.log_mel(_checked_waveform(waveform))
         frames = self.arch.patch_frames
         if log_mel.shape[0] < frames:
             log_mel = log_mel.repeat(-(-frames // log_mel.shape[0]), 1)[:frames]
-        starts = window_starts(log_mel.shape[0], frames, self.hop_frames)
+        starts = spread_evenly(window_starts(log_mel.shape[0], frames, self.hop_frames), self.config.max_patches)
         return torch.stack([log_mel[start : start + frames] for start in starts])
+
+
+def spread_evenly(starts: Sequence[int], count: int | None) -> list[int]:
+    """At most ``count`` of ``starts``: the one in the middle of each of ``count`` equal runs of them.
+
+    Taking the middle of each run (not the first and last start) gives each chosen window an equal share
+    of the track, so an intro or a fade-out weighs no more than any other stretch.
+    """
+    if count is None or len(starts) <= count:
+        return list(starts)
+    return [starts[int((index + 0.5) * len(starts) / count)] for index in range(count)]
 
 
 def _checked_waveform(waveform: np.ndarray) -> torch.Tensor:

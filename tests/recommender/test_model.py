@@ -5,10 +5,11 @@ import pytest
 
 from recommender.audio import resample
 from recommender.emotion import LABEL_SETS
-from recommender.errors import AudioError, SilentAudioError, UnknownEmotionError
+from recommender.errors import AudioError, ConfigError, SilentAudioError, UnknownEmotionError
 from recommender.model import BUILTIN_DIR, Analysis, EmotionModel
 from recommender.settings import default_data_dir
 from recommender.synth import synthesize_music, synthesize_speech
+from recommender.towers.musicnn import DEFAULT_MAX_PATCHES
 
 
 @pytest.fixture(scope="module")
@@ -52,6 +53,20 @@ def test_fingerprint_follows_the_weights(model, tmp_path):
     changed = EmotionModel.load(tmp_path / "copy")
     assert changed.fingerprint != model.fingerprint and changed.joint_dim == model.joint_dim
     assert EmotionModel.load(BUILTIN_DIR).fingerprint == model.fingerprint
+
+
+def test_fingerprint_follows_the_bound_on_analysed_music_windows(model):
+    """Long tracks are analysed on a bounded number of windows: another bound makes other vectors, so
+    skip-unchanged re-ingestion must see another model."""
+    every = EmotionModel.load("builtin", music_max_windows=0)
+    sixteen = EmotionModel.load("builtin", music_max_windows=16)
+    default = EmotionModel.load("builtin", music_max_windows=DEFAULT_MAX_PATCHES)
+    assert len({model.fingerprint, every.fingerprint, sixteen.fingerprint}) == 3
+    assert every.music_tower.config.max_patches is None and sixteen.music_tower.config.max_patches == 16
+    assert model.music_tower.config.max_patches == DEFAULT_MAX_PATCHES
+    assert default.fingerprint == model.fingerprint  # the tower's own bound, spelled out: the same analysis
+    with pytest.raises(ConfigError):
+        EmotionModel.load("builtin", music_max_windows=-1)
 
 
 def test_speech(model, speech):

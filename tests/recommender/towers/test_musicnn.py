@@ -14,7 +14,7 @@ import torch.nn.functional as F
 
 from recommender.errors import AudioError, CorruptAudioError, EmptyAudioError
 from recommender.towers.base import build_tower
-from recommender.towers.musicnn import FrontendBranch, MusicnnConfig, MusicnnTower
+from recommender.towers.musicnn import DEFAULT_MAX_PATCHES, FrontendBranch, MusicnnConfig, MusicnnTower, spread_evenly
 
 REPO = Path(__file__).resolve().parents[3]
 REFERENCE = json.loads((REPO / "tests" / "data" / "musicnn_reference.json").read_text())
@@ -154,6 +154,34 @@ def test_patches_cover_the_whole_track(tower: MusicnnTower) -> None:
     assert change > 0.05
 
 
+def test_spread_evenly_takes_the_middle_of_equal_runs() -> None:
+    starts = list(range(0, 100 * PATCH, PATCH))
+    assert spread_evenly(starts, None) == starts and spread_evenly(starts[:5], 8) == starts[:5]
+    assert spread_evenly(starts, 4) == [starts[12], starts[37], starts[62], starts[87]]
+    assert spread_evenly(starts[:10], 1) == [starts[5]]
+    chosen = spread_evenly(starts, 32)
+    assert len(set(chosen)) == 32 and chosen == sorted(chosen)
+    gaps = np.diff([starts.index(start) for start in chosen])
+    assert gaps.min() >= 3 and gaps.max() <= 4  # 100 windows / 32: every stretch of the track counts alike
+
+
+def test_long_tracks_analyse_a_bounded_subset_of_the_full_patches() -> None:
+    bounded = build_tower("music", "musicnn", max_patches=6)
+    full = build_tower("music", "musicnn", max_patches=None)
+    assert MusicnnConfig().max_patches == DEFAULT_MAX_PATCHES
+    track = _noise(59.5, 0.2, seed=6)  # 20 patches
+    every = full.patches(track)
+    chosen = bounded.patches(track)
+    assert len(every) == 20 and len(chosen) == 6
+    indices = spread_evenly(list(range(20)), 6)
+    torch.testing.assert_close(chosen, every[indices])  # the same windows as a full analysis, not new ones
+    pooled = full.patch_outputs(track).penultimate[indices].mean(0)
+    torch.testing.assert_close(torch.from_numpy(bounded.embed(track)[:200]), pooled, atol=1e-5, rtol=1e-5)
+    short = track[: int(14.5 * SR)]  # 5 patches: under the bound, analysed whole
+    assert len(full.patches(short)) == 5
+    np.testing.assert_array_equal(bounded.embed(short), full.embed(short))
+
+
 def test_overlapping_patches(tower: MusicnnTower) -> None:
     overlapping = build_tower("music", "musicnn", hop_seconds=1.5)
     clip = _noise(12.0, 0.2, seed=5)  # 751 frames
@@ -225,6 +253,7 @@ def test_config_round_trips_through_json() -> None:
         ({"features": []}, ValueError),
         ({"features": ["tags", "tags"]}, ValueError),
         ({"batch_size": 0}, ValueError),
+        ({"max_patches": 0}, ValueError),
         ({"window": 3}, TypeError),
         ({"weights": "/nonexistent/musicnn.safetensors"}, FileNotFoundError),
     ],
