@@ -116,9 +116,9 @@ def curves_table(clips: list[LabelledClip], blocks: dict[str, np.ndarray]) -> st
         ("moods4q", ARTIST_FRACTIONS, lambda f: f"4Q {f:.0%} of the artists, Emotify all"),
     ):
         for fraction, tables in learning_curve("affine", features, clips, corpus, fractions).items():
-            q = [t["moods4q"] for t in tables]
-            e = [t["emotify"] for t in tables]
-            own = [t.get("emotify_own", t["emotify"]) for t in tables]
+            q = [t["predicted"]["moods4q"] for t in tables]
+            e = [t["predicted"]["emotify"] for t in tables]
+            own = [t["own_scale"]["emotify"] for t in tables]
             lines.append(
                 f"| {label(fraction)} | {np.mean([x['quadrant_accuracy'] for x in q]):.3f} | {np.mean([x['valence_R2'] for x in q]):.3f} "
                 f"| {np.mean([x['arousal_R2'] for x in q]):.3f} | {np.mean([x['valence_R2'] for x in own]):.3f} | {np.mean([x['arousal_R2'] for x in e]):.3f} |"

@@ -218,12 +218,12 @@ def cross_validate_gems(features: np.ndarray, clips: Sequence[LabelledClip], con
 def learning_curve(
     kind: str, features: np.ndarray, clips: Sequence[LabelledClip], corpus: str, fractions: Sequence[float],
     config: RidgeConfig | None = None, seeds: Sequence[int] = (0, 1, 2),
-) -> dict[float, list[dict[str, dict[str, float]]]]:
+) -> dict[float, list[dict[str, dict[str, dict[str, float]]]]]:
     """Cross-validated music VA with only a fraction of ``corpus``' training groups (tracks, artists) per fold.
 
     The test folds stay whole and the other corpora train in full, so the curve shows what more ``corpus``
-    data buys. Returns fraction -> one :func:`music_va_metrics` table per seed (``affine``: also
-    ``{corpus}_own`` with the own-scale scores).
+    data buys. Returns fraction -> per seed ``{"predicted": table}`` (and for ``affine`` heads ``"own_scale"``,
+    as :meth:`MusicVAResult.scores` with ``calibrated``), tables as :func:`music_va_metrics`.
     """
     config = config or RidgeConfig()
     features = np.asarray(features, np.float64)
@@ -231,7 +231,7 @@ def learning_curve(
     corpora = np.array([clip.corpus for clip in clips])
     in_corpus = corpora == corpus
     groups = np.array([clip.group for clip in clips])
-    curve: dict[float, list[dict[str, dict[str, float]]]] = {}
+    curve: dict[float, list[dict[str, dict[str, dict[str, float]]]]] = {}
     for fraction in fractions:
         for seed in seeds:
             rng = np.random.default_rng(seed)
@@ -244,8 +244,8 @@ def learning_curve(
                 head, fit = fit_music_va(kind, features[train], [clips[i] for i in train], config, seed)
                 predicted[test] = predict_music_va(head, kind, features[test])
                 calibrated[test] = _own_scale(head, fit, features[test], corpora[test], predicted[test])
-            table = music_va_metrics(predicted, clips)
+            table = {"predicted": music_va_metrics(predicted, clips)}
             if kind == "affine":
-                table[f"{corpus}_own"] = music_va_metrics(calibrated, clips)[corpus]
+                table["own_scale"] = music_va_metrics(calibrated, clips)
             curve.setdefault(fraction, []).append(table)
     return curve

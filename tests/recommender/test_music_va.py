@@ -97,9 +97,9 @@ def test_learning_curve_with_all_groups_is_the_cross_validation_and_fewer_groups
     clips, config = _clips(va, corpora), RidgeConfig(folds=4, repeats=1)
     curve = learning_curve("affine", features, clips, "emotify", (0.2, 1.0), config, seeds=(0,))
     full = cross_validate_music_va("affine", features, clips, config)
-    assert curve[1.0][0]["emotify"] == full.scores()["emotify"]
-    assert curve[1.0][0]["emotify_own"] == full.scores(calibrated=True)["emotify"]
-    assert curve[0.2][0]["emotify_own"]["valence_R2"] < curve[1.0][0]["emotify_own"]["valence_R2"]
+    assert curve[1.0][0]["predicted"] == full.scores()
+    assert curve[1.0][0]["own_scale"] == full.scores(calibrated=True)
+    assert curve[0.2][0]["own_scale"]["emotify"]["valence_R2"] < curve[1.0][0]["own_scale"]["emotify"]["valence_R2"]
 
 
 def test_gems_cross_validation_beats_the_majority_class_where_features_carry_the_votes():
