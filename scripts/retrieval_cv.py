@@ -83,7 +83,7 @@ def dev_row(directory: Path, seeds: tuple[int, ...]) -> tuple[dict, dict]:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("models", nargs="+", type=Path, help="model directories (config.json + heads.safetensors)")
-    parser.add_argument("--names", help="comma-separated row names (default: the directories)")
+    parser.add_argument("--names", help="comma-separated row names, one per directory (default: the directories)")
     parser.add_argument("--seeds", type=int, default=3)
     parser.add_argument("--out", type=Path, help="also write the markdown tables here")
     args = parser.parse_args()
