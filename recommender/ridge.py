@@ -66,7 +66,7 @@ def fit_ridge_va(head: LinearVAHead, features: np.ndarray, va: np.ndarray, confi
         order = rng.permutation(len(x))
         for fold in np.array_split(order, config.folds):
             train = np.setdiff1d(order, fold)
-            predictions = _ridge_path(x[train], y[train], x[fold], alphas)  # (alphas, n_fold, 2)
+            predictions = ridge_path(x[train], y[train], x[fold], alphas)  # (alphas, n_fold, 2)
             errors.append(((predictions - y[fold]) ** 2).mean(axis=1))
     errors = np.stack(errors)
     mean, standard_error = errors.mean(0), errors.std(0) / np.sqrt(len(errors))
@@ -106,7 +106,7 @@ def _ridge(z: np.ndarray, y: np.ndarray, alpha: float) -> tuple[np.ndarray, floa
     return w, float(offset)
 
 
-def _ridge_path(x: np.ndarray, y: np.ndarray, x_eval: np.ndarray, alphas: np.ndarray) -> np.ndarray:
+def ridge_path(x: np.ndarray, y: np.ndarray, x_eval: np.ndarray, alphas: np.ndarray) -> np.ndarray:
     """Predictions on ``x_eval`` for every alpha at once (one SVD of the standardised training data)."""
     centre, scale = x.mean(0), _scale(x)
     z, z_eval = (x - centre) / scale, (x_eval - centre) / scale

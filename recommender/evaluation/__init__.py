@@ -2,7 +2,8 @@
 
 - :mod:`.dataset` -- labelled queries and pools, their features and relevance (:class:`EvalSet`).
 - :mod:`.scoring` -- rankers scored on an :class:`EvalSet` (trained heads, random).
-- :mod:`.benchmark` -- variants trained over seeds, :func:`run_benchmarks`, :func:`cross_validate_music`.
+- :mod:`.benchmark` -- variants trained over seeds, :func:`run_benchmarks`, :func:`cross_validate_music`,
+  :func:`cross_validate_pools`.
 - :mod:`.report` -- ``results.json``, the markdown table and plots.
 """
 
@@ -11,6 +12,7 @@ from recommender.evaluation.benchmark import (
     TRAINED_VARIANTS,
     Benchmark,
     cross_validate_music,
+    cross_validate_pools,
     run_benchmark,
     run_benchmarks,
     run_variant,
@@ -32,6 +34,7 @@ __all__ = [
     "VariantResult",
     "build_dev_set",
     "cross_validate_music",
+    "cross_validate_pools",
     "load_csv_pool",
     "markdown_table",
     "music_labels",

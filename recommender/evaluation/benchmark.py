@@ -22,7 +22,7 @@ from recommender.data import LabelledClip, music_fold
 from recommender.emotion import EmotionSpace
 from recommender.errors import UsageError
 from recommender.evaluation.dataset import EvalSet, Progress, Steps, TowerSet, build_dev_set, load_pool
-from recommender.evaluation.scoring import RunResult, VariantResult, music_va_scores, random_result, score_heads
+from recommender.evaluation.scoring import RunResult, VariantResult, music_mood_scores, music_va_scores, random_result, score_heads
 from recommender.features import FeatureCache
 from recommender.heads import EmotionHeads
 from recommender.losses import LOSSES
@@ -77,7 +77,10 @@ def run_variant(
         steps.advance(0, f"training {name}, seed {seed}")
         heads = train_variant(name, config, train_data, seed, progress)
         for dev, dev_runs in zip(devs, runs):
-            dev_runs.append(score_heads(heads, dev, train_data.model_config.speech_labels, rank_by="va" if name == "va_regression" else "embedding"))
+            dev_runs.append(score_heads(
+                heads, dev, train_data.model_config.speech_labels, rank_by="va" if name == "va_regression" else "embedding",
+                mood_labels=train_data.model_config.mood_labels,
+            ))
         steps.advance(1, f"{name}, seed {seed} done")
     return [VariantResult(name, dev_runs) for dev_runs in runs]
 
@@ -212,7 +215,7 @@ def cross_validate_music(
     train_data: TrainingData | None = None,
     progress: bool = True,
 ) -> Benchmark:
-    """Track-independent k-fold estimate over a whole music corpus.
+    """Track-independent k-fold estimate over a whole music corpus (:func:`cross_validate_pools` with one pool).
 
     A small dev pool (28 Emotify tracks) makes noisy estimates. Here every fold of ``corpus`` (all its
     clips, train and dev split; folds from :func:`~recommender.data.music_fold`) is in turn the pool: the
@@ -222,39 +225,73 @@ def cross_validate_music(
     of the corpus, each predicted by heads that never saw it. Speech queries stay the dev speakers (the
     speech tower was trained on the train speakers).
     """
+    return cross_validate_pools(
+        config, corpora=(corpus,), folds=folds, variants=variants, seeds=seeds, speech=speech, data_dir=data_dir,
+        train_data=train_data, progress=progress,
+    )[0]
+
+
+def cross_validate_pools(
+    config: TrainConfig,
+    *,
+    corpora: Sequence[str] = ("emotify", "moods4q"),
+    folds: int = 5,
+    variants: Sequence[str] = DEFAULT_VARIANTS,
+    seeds: Sequence[int] = (0, 1, 2),
+    speech: str = "ravdess",
+    data_dir: Path | None = None,
+    train_data: TrainingData | None = None,
+    progress: bool = True,
+    check_speech_tower: bool = True,
+) -> list[Benchmark]:
+    """:func:`cross_validate_music` over several corpora at once, one :class:`Benchmark` per corpus.
+
+    Fold ``k`` of every corpus is held out together and the heads train once per fold: on the other
+    folds of those ``corpora`` that ``config`` trains on (a setup that does not train on a corpus, such as
+    an Emotify-only model ranking 4Q, never sees it), plus the train split of ``config``'s other music
+    corpora. Each corpus' fold ``k`` is then a pool of its own.
+
+    Args:
+        check_speech_tower: Also score the speech tower's own classifier on the queries (decodes them again).
+    """
     check_variants(variants)
     space, cache = EmotionSpace.default(), FeatureCache()
     if train_data is None and any(v != "random" for v in variants):
         train_data = load_training_data(config, data_dir=data_dir, cache=cache)
     towers = train_data.towers if train_data is not None else Towers(config.model_config())
     queries = load_pool(speech, "dev", towers["speech"], space=space, data_dir=data_dir, cache=cache)
-    music = load_features(towers["music"], [corpus], None, data_dir=data_dir, cache=cache)
-    fold_of = np.array([music_fold(clip, folds) for clip in music.clips])
-    devs = [EvalSet.build(queries, music.subset(np.flatnonzero(fold_of == fold)), space) for fold in range(folds)]
-    runs: dict[str, list[list[RunResult]]] = {name: [[] for _ in seeds] for name in variants}
-    for fold, dev in enumerate(devs):
-        logger.info("fold %d of %s: %d held-out clips", fold, corpus, len(dev.music.clips))
+    musics = [load_features(towers["music"], [corpus], None, data_dir=data_dir, cache=cache) for corpus in corpora]
+    fold_ofs = [np.array([music_fold(clip, folds) for clip in music.clips]) for music in musics]
+    devs = [[EvalSet.build(queries, music.subset(np.flatnonzero(fold_of == fold)), space) for fold in range(folds)] for music, fold_of in zip(musics, fold_ofs)]
+    runs: dict[str, list[list[list[RunResult]]]] = {name: [[[] for _ in seeds] for _ in corpora] for name in variants}
+    for fold in range(folds):
+        logger.info("fold %d: %s held-out clips", fold, ", ".join(f"{len(d[fold].music.clips)} {c}" for c, d in zip(corpora, devs)))
         fold_data = None
         if train_data is not None:
-            others = [i for i, clip in enumerate(train_data.music.clips) if clip.corpus != corpus]
-            fold_music = FeatureSet.concat([train_data.music.subset(others), music.subset(np.flatnonzero(fold_of != fold))])
-            fold_data = dataclasses.replace(train_data, music=fold_music)
+            others = [i for i, clip in enumerate(train_data.music.clips) if clip.corpus not in corpora]
+            held_in = [music.subset(np.flatnonzero(fold_of != fold)) for corpus, music, fold_of in zip(corpora, musics, fold_ofs) if corpus in config.music_corpora]
+            fold_data = dataclasses.replace(train_data, music=FeatureSet.concat([train_data.music.subset(others), *held_in]))
         for name in variants:
-            for seed_runs, result in zip(runs[name], run_variant(name, config, fold_data, [dev], seeds, progress)[0].runs):
-                seed_runs.append(result)
-    pooled = EvalSet.pool(devs)
-    results = [VariantResult(name, [_pool_runs(fold_runs, devs) for fold_runs in per_seed]) for name, per_seed in runs.items()]
-    tower_accuracy = speech_tower_accuracy(towers["speech"], queries.clips) if train_data is not None else None
-    setup = {
-        "speech": speech, "music": [corpus], "split": "dev", "seeds": list(seeds), "folds": folds,
-        "queries": len(queries.clips), "judged_queries": int(pooled.judged.sum()), "pool": len(music.clips),
-        "train_config": config.to_dict(), "model_fingerprint": None,
-    }
-    return Benchmark(results, pooled, setup, tower_accuracy)
+            for corpus_runs, result in zip(runs[name], run_variant(name, config, fold_data, [d[fold] for d in devs], seeds, progress)):
+                for seed_runs, run in zip(corpus_runs, result.runs):
+                    seed_runs.append(run)
+    mood_labels = train_data.model_config.mood_labels if train_data is not None else ()
+    tower_accuracy = speech_tower_accuracy(towers["speech"], queries.clips) if train_data is not None and check_speech_tower else None
+    benchmarks = []
+    for index, (corpus, music) in enumerate(zip(corpora, musics)):
+        pooled = EvalSet.pool(devs[index])
+        results = [VariantResult(name, [_pool_runs(fold_runs, devs[index], mood_labels) for fold_runs in runs[name][index]]) for name in variants]
+        setup = {
+            "speech": speech, "music": [corpus], "split": "dev", "seeds": list(seeds), "folds": folds,
+            "queries": len(queries.clips), "judged_queries": int(pooled.judged.sum()), "pool": len(music.clips),
+            "train_config": config.to_dict(), "model_fingerprint": None,
+        }
+        benchmarks.append(Benchmark(results, pooled, setup, tower_accuracy))
+    return benchmarks
 
 
-def _pool_runs(runs: Sequence[RunResult], devs: Sequence[EvalSet]) -> RunResult:
-    """One seed's fold results as one run: per-query scores concatenated, music VA scored on all folds."""
+def _pool_runs(runs: Sequence[RunResult], devs: Sequence[EvalSet], mood_labels: Sequence[str] = ()) -> RunResult:
+    """One seed's fold results as one run: per-query scores concatenated, music VA and mood top-1 scored on all folds."""
     scores = RetrievalScores(*(np.concatenate([getattr(r.retrieval, part) for r in runs]) for part in ("mrr", "precision", "ndcg")), runs[0].retrieval.k)
     if runs[0].outputs is None:
         return RunResult(scores)
@@ -265,4 +302,8 @@ def _pool_runs(runs: Sequence[RunResult], devs: Sequence[EvalSet]) -> RunResult:
             [corpus for dev in devs for corpus in dev.music.corpora],
         ),
     }
+    if runs[0].outputs.music_mood_probabilities is not None:
+        extra.update(music_mood_scores(
+            np.concatenate([r.outputs.music_mood_probabilities for r in runs]), [clip for dev in devs for clip in dev.music.clips], mood_labels,
+        ))
     return RunResult(scores, extra)

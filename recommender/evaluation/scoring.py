@@ -1,7 +1,7 @@
 """Scoring rankers on an :class:`~recommender.evaluation.dataset.EvalSet`: trained heads, or a random ranking.
 
 Every query ranks the whole pool; :mod:`recommender.metrics` scores the rankings. Trained heads also
-report their speech-emotion accuracy and music valence-arousal regression.
+report their speech-emotion accuracy, music valence-arousal regression and music mood (GEMS-9) top-1 accuracy.
 """
 
 from __future__ import annotations
@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import torch
 
+from recommender.data import LabelledClip
 from recommender.emotion import pairwise_va_similarity
 from recommender.evaluation.dataset import EvalSet
 from recommender.heads import EmotionHeads
@@ -27,14 +28,17 @@ class HeadOutputs:
     speech_probabilities: np.ndarray
     music_embedding: np.ndarray
     music_va: np.ndarray
+    music_mood_probabilities: np.ndarray | None = None
 
 
 @torch.inference_mode()
 def run_heads(heads: EmotionHeads, data: EvalSet) -> HeadOutputs:
     heads.eval()
     s_emb, s_va, s_logits = heads.speech(torch.as_tensor(data.speech.features))
-    m_emb, m_va, _ = heads.music(torch.as_tensor(data.music.features))
-    return HeadOutputs(s_emb.numpy(), s_va.numpy(), torch.softmax(s_logits, -1).numpy(), m_emb.numpy(), m_va.numpy())
+    m_emb, m_va, m_logits = heads.music(torch.as_tensor(data.music.features))
+    return HeadOutputs(
+        s_emb.numpy(), s_va.numpy(), torch.softmax(s_logits, -1).numpy(), m_emb.numpy(), m_va.numpy(), torch.softmax(m_logits, -1).numpy()
+    )
 
 
 def embedding_scores(outputs: HeadOutputs) -> np.ndarray:
@@ -55,15 +59,29 @@ class RunResult:
     outputs: HeadOutputs | None = None
 
 
-def score_heads(heads: EmotionHeads, data: EvalSet, speech_labels: Sequence[str], *, rank_by: str = "embedding") -> RunResult:
-    """Retrieval metrics plus the heads' speech-emotion accuracy and music VA regression."""
+def score_heads(
+    heads: EmotionHeads, data: EvalSet, speech_labels: Sequence[str], *, rank_by: str = "embedding", mood_labels: Sequence[str] = ()
+) -> RunResult:
+    """Retrieval metrics plus the heads' speech-emotion accuracy, music VA regression and (given ``mood_labels``,
+    the mood head's classes) mood top-1 accuracy."""
     outputs = run_heads(heads, data)
     scores = embedding_scores(outputs) if rank_by == "embedding" else va_scores(outputs)
     extra = {
         "speech_accuracy": accuracy(np.array(speech_labels)[outputs.speech_probabilities.argmax(1)], data.speech.labels),
         **music_va_scores(outputs.music_va, data.music.va, data.music.corpora),
+        **music_mood_scores(outputs.music_mood_probabilities, data.music.clips, mood_labels),
     }
     return RunResult(retrieval_scores(scores, data.relevant, data.gains), extra, outputs)
+
+
+def music_mood_scores(probabilities: np.ndarray | None, clips: Sequence[LabelledClip], mood_labels: Sequence[str]) -> dict[str, float]:
+    """``mood_top1``: how often the mood head's most likely class is the clip's label (the most-voted GEMS emotion),
+    over the clips that have mood votes (Emotify); empty when there are none or no labels are given."""
+    rows = [i for i, clip in enumerate(clips) if clip.soft_labels and clip.label in mood_labels]
+    if probabilities is None or not rows:
+        return {}
+    predicted = np.asarray(mood_labels)[probabilities[rows].argmax(1)]
+    return {"mood_top1": accuracy(predicted, [clips[i].label for i in rows])}
 
 
 def music_va_scores(predicted: np.ndarray, target: np.ndarray, corpora: Sequence[str]) -> dict[str, float]:

@@ -10,11 +10,13 @@ from recommender.evaluation import (
     HeadOutputs,
     RunResult,
     cross_validate_music,
+    cross_validate_pools,
     load_csv_pool,
     markdown_table,
     relevance,
     write_report,
 )
+from recommender.evaluation import benchmark as benchmark_module
 from recommender.evaluation.benchmark import _pool_runs
 from recommender.metrics import RetrievalScores, regression_scores
 from recommender.training import FeatureSet, TrainConfig
@@ -95,6 +97,29 @@ def test_music_cross_validation_holds_out_every_track_once(tmp_path, small_corpo
     assert len(triplet.runs[0].retrieval.mrr) == 5 * queries
     summary = triplet.summary()
     assert 0 < summary["MRR"]["mean"] <= 1 and np.isfinite(summary["emotify_arousal_R2"]["mean"])
+    assert 0 <= summary["mood_top1"]["mean"] <= 1  # the mood head against each track's most-voted GEMS emotion
     table = markdown_table(benchmark)
     assert f"5-fold cross-validation over all {tracks} clips" in table and "| triplet |" in table
     assert {p.name for p in write_report(benchmark, tmp_path)} >= {"results.json", "results.md", "va_plane.png"}
+
+
+def test_pools_cross_validate_together_and_a_corpus_the_setup_does_not_train_on_stays_unseen(small_corpora, monkeypatch):
+    trained_on: list[set[str]] = []
+    real = benchmark_module.run_variant
+
+    def recording(name, config, train_data, devs, seeds, progress=True, steps=None):
+        if train_data is not None:
+            trained_on.append({clip.corpus for clip in train_data.music.clips})
+        return real(name, config, train_data, devs, seeds, progress, steps)
+
+    monkeypatch.setattr(benchmark_module, "run_variant", recording)
+    config = TrainConfig.from_file("default").replace(steps=10, music_corpora=("emotify",))
+    emotify, moods4q = cross_validate_pools(
+        config, corpora=("emotify", "moods4q"), variants=("triplet",), seeds=(0,), progress=False, data_dir=small_corpora,
+        check_speech_tower=False,
+    )
+    assert trained_on == [{"emotify"}] * 5  # heads train once per fold, never on 4Q
+    assert emotify.setup["pool"] == len(load_corpus("emotify", data_dir=small_corpora))
+    assert moods4q.setup["pool"] == len(load_corpus("moods4q", data_dir=small_corpora))
+    assert {clip.corpus for clip in moods4q.dev.music.clips} == {"moods4q"}
+    assert "mood_top1" in emotify.variants[0].summary() and "mood_top1" not in moods4q.variants[0].summary()

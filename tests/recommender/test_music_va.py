@@ -8,7 +8,8 @@ import numpy as np
 import torch
 
 from recommender.data import LabelledClip
-from recommender.evaluation.music_va import cross_validate_music_va, quadrants
+from recommender.emotion import LABEL_SETS
+from recommender.evaluation.music_va import cross_validate_gems, cross_validate_music_va, learning_curve, quadrants
 from recommender.heads import LinearVAHead, music_va_output
 from recommender.ridge import RidgeConfig, fit_affine_va
 
@@ -61,13 +62,7 @@ def test_affine_head_keeps_a_weak_axis_spread_and_fits_the_strong_one():
 def test_cross_validation_scores_every_clip_held_out_and_reports_quadrants():
     rng = np.random.default_rng(1)
     features, va, corpora, _ = _two_corpora(rng)
-    clips = [
-        LabelledClip(
-            Path(f"{i}.wav"), str(quadrants(va[i : i + 1])[0]) if corpora[i] == "moods4q" else "calmness", float(va[i, 0]),
-            float(va[i, 1]), f"g{i // 2}", "train", str(corpora[i]), fold=(i // 2) % 5,
-        )
-        for i in range(len(va))
-    ]
+    clips = _clips(va, corpora)
     result = cross_validate_music_va("affine", features, clips, RidgeConfig(folds=4, repeats=1))
     scores, calibrated = result.scores(), result.scores(calibrated=True)
     assert set(scores) == {"moods4q", "emotify"}
@@ -84,3 +79,45 @@ def test_cross_validation_scores_every_clip_held_out_and_reports_quadrants():
 def test_quadrants_split_the_plane_at_the_middle():
     points = np.array([[0.8, 0.8], [0.2, 0.8], [0.2, 0.2], [0.8, 0.2]])
     assert quadrants(points).tolist() == ["Q1", "Q2", "Q3", "Q4"]
+
+
+def _clips(va: np.ndarray, corpora: np.ndarray) -> list[LabelledClip]:
+    return [
+        LabelledClip(
+            Path(f"{i}.wav"), str(quadrants(va[i : i + 1])[0]) if corpora[i] == "moods4q" else "calmness", float(va[i, 0]),
+            float(va[i, 1]), f"g{i // 2}", "train", str(corpora[i]), fold=(i // 2) % 5,
+        )
+        for i in range(len(va))
+    ]
+
+
+def test_learning_curve_with_all_groups_is_the_cross_validation_and_fewer_groups_score_lower():
+    rng = np.random.default_rng(2)
+    features, va, corpora, _ = _two_corpora(rng)
+    clips, config = _clips(va, corpora), RidgeConfig(folds=4, repeats=1)
+    curve = learning_curve("affine", features, clips, "emotify", (0.2, 1.0), config, seeds=(0,))
+    full = cross_validate_music_va("affine", features, clips, config)
+    assert curve[1.0][0]["predicted"] == full.scores()
+    assert curve[1.0][0]["own_scale"] == full.scores(calibrated=True)
+    assert curve[0.2][0]["own_scale"]["emotify"]["valence_R2"] < curve[1.0][0]["own_scale"]["emotify"]["valence_R2"]
+
+
+def test_gems_cross_validation_beats_the_majority_class_where_features_carry_the_votes():
+    rng = np.random.default_rng(3)
+    labels = LABEL_SETS["gems9"]
+    n = 300
+    features = rng.normal(size=(n, 12))
+    logits = 2.0 * features[:, :9] + 0.5 * rng.normal(size=(n, 9))
+    votes = np.exp(logits) / np.exp(logits).sum(1, keepdims=True)
+    clips = [
+        LabelledClip(
+            Path(f"{i}.wav"), labels[int(votes[i].argmax())], 0.5, 0.5, f"t{i}", "train", "emotify",
+            soft_labels=dict(zip(labels, votes[i].tolist())), fold=i % 5,
+        )
+        for i in range(n)
+    ]
+    result = cross_validate_gems(features, clips, RidgeConfig(folds=4, repeats=1))
+    scores = result.scores()
+    assert np.allclose(result.predicted.sum(1), 1.0) and (result.predicted >= 0).all()
+    assert scores["uniform"] == 1 / 9 and scores["majority"] < 0.3
+    assert scores["top1"] > 0.6
