@@ -38,6 +38,8 @@ MODEL_CONFIGS_DIR = PACKAGE_DIR / "model_configs"
 CONFIG_FILE = "config.json"
 WEIGHTS_FILE = "heads.safetensors"
 TOWER_MODALITIES = ("speech", "music", "text", "tag")
+VA_AXES = ("valence", "arousal")
+SPEECH_VA_SOURCES = ("head", "labels")
 
 
 @dataclass
@@ -84,6 +86,9 @@ class ModelConfig:
         text: Zero-shot text settings.
         label_temperature: Softmax temperature turning VA similarity into label probabilities for
             word and VA queries.
+        speech_va: Where a speech query's valence and arousal come from, per axis: ``head`` (the speech
+            VA head) or ``labels`` (the speech emotion distribution through the emotion lexicon).
+            ``scripts/speech_va_cv.py`` compares them per axis under leave-actors-out cross-validation.
         training: Provenance written by training (data, losses, metrics); informational only.
     """
 
@@ -93,12 +98,15 @@ class ModelConfig:
     mood_labels: tuple[str, ...] = LABEL_SETS["gems9"]
     text: TextConfig = field(default_factory=TextConfig)
     label_temperature: float = 0.1
+    speech_va: dict[str, str] = field(default_factory=lambda: dict.fromkeys(VA_AXES, "head"))
     training: dict[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         missing = set(TOWER_MODALITIES) - set(self.towers)
         if missing:
             raise ValueError(f"model config names no tower for {sorted(missing)}")
+        if set(self.speech_va) != set(VA_AXES) or not set(self.speech_va.values()) <= set(SPEECH_VA_SOURCES):
+            raise ValueError(f"speech_va must map each of {VA_AXES} to one of {SPEECH_VA_SOURCES}, got {self.speech_va!r}")
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> ModelConfig:
@@ -280,7 +288,8 @@ class EmotionModel:
         The emotions come from the speech tower's own classifier when it has one over the model's speech
         labels (the builtin tower: chosen by leave-speakers-out cross-validation, it generalises to new
         speakers better than the head trained on its embeddings of the training speakers); otherwise
-        from the speech head.
+        from the speech head. Valence and arousal come from the speech VA head or from those emotions
+        through the lexicon, per axis as ``config.speech_va`` says.
         """
         samples = prepare_waveform(waveform, sample_rate, self.speech_sample_rate)
         tower = self.speech_tower
@@ -291,10 +300,14 @@ class EmotionModel:
         with torch.inference_mode():
             embedding, va, logits = self.heads.speech(_batch(features))
         probabilities = torch.softmax(logits[0], dim=-1) if tower_probabilities is None else torch.as_tensor(tower_probabilities)
+        label_va = probabilities.double().numpy() @ self.space.va_matrix(self.config.speech_labels)
+        valence, arousal = (
+            float(label_va[k] if self.config.speech_va[axis] == "labels" else va[0, k]) for k, axis in enumerate(VA_AXES)
+        )
         analysis = Analysis(
             embedding=_unbatch(embedding),
-            valence=float(va[0, 0]),
-            arousal=float(va[0, 1]),
+            valence=valence,
+            arousal=arousal,
             emotions=_ranked(self.config.speech_labels, probabilities),
             duration=len(waveform) / sample_rate,
         )

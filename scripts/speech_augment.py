@@ -116,3 +116,43 @@ def _noise(x: torch.Tensor, rng: np.random.Generator) -> torch.Tensor:
     exponent = {"white": 0.0, "pink": 0.5, "brown": 1.0}[kind]
     freqs = torch.linspace(1.0, SAMPLE_RATE / 2, n // 2 + 1)
     return torch.fft.irfft(freqs.pow(-exponent) * torch.exp(1j * phases), n)
+
+
+CHANNELS = ("opus", "mp3", "noise_20db", "narrowband_8k")
+
+
+def channel(waveform: torch.Tensor, kind: str, rng: np.random.Generator) -> torch.Tensor:
+    """One everyday transmission channel, as the robustness test applies it, with randomised strength.
+
+    ``opus`` and ``mp3`` are real codec round trips through libsndfile (Opus ~10-40 kb/s, MP3 ~24-64 kb/s);
+    ``noise_20db`` adds white or pink noise at 15-25 dB SNR; ``narrowband_8k`` resamples through 8 kHz
+    (or the 300-3400 Hz telephone band). Every copy also gets a random gain of -15..+3 dB.
+    """
+    x = waveform
+    if kind in ("opus", "mp3"):
+        import io
+
+        import soundfile as sf
+
+        fmt, subtype = ("OGG", "OPUS") if kind == "opus" else ("MP3", "MPEG_LAYER_III")
+        level = rng.uniform(0.6, 0.95) if kind == "opus" else rng.uniform(0.3, 0.9)
+        buffer = io.BytesIO()
+        peak = float(x.abs().max()) + 1e-9
+        sf.write(buffer, (x / max(peak, 1.0)).numpy(), SAMPLE_RATE, format=fmt, subtype=subtype, compression_level=level)
+        buffer.seek(0)
+        decoded, _ = sf.read(buffer, dtype="float32")
+        x = torch.from_numpy(decoded[: x.numel()].copy())
+    elif kind == "noise_20db":
+        noise = _noise(x, rng) if rng.random() < 0.3 else torch.from_numpy(rng.standard_normal(x.numel()).astype(np.float32))
+        snr = rng.uniform(15.0, 25.0)
+        x = x + noise * math.sqrt(float(x.square().mean()) / (float(noise.square().mean()) + 1e-12) / 10 ** (snr / 10))
+    elif kind == "narrowband_8k":
+        if rng.random() < 0.7:
+            x = AF.resample(AF.resample(x, SAMPLE_RATE, 8000), 8000, SAMPLE_RATE)[: x.numel()]
+        else:
+            x = AF.lowpass_biquad(AF.highpass_biquad(x, SAMPLE_RATE, 300.0), SAMPLE_RATE, 3400.0)
+    else:
+        raise ValueError(f"unknown channel {kind!r}; known: {CHANNELS}")
+    x = x * 10 ** (rng.uniform(-15.0, 3.0) / 20)
+    peak = float(x.abs().max())
+    return (x / peak if peak > 1.0 else x).contiguous()

@@ -56,6 +56,28 @@ CANDIDATES: dict[str, dict] = {
     **{f"{loss}+noise": {"loss": loss, "feature_noise": 0.5} for loss in ("triplet", "triplet_sp", "triplet_emosim", "triplet_sp_emosim")},
 }
 SELECTION = ("nDCG@5", "MRR")
+# Measured by scripts/speech_va_cv.py (speech tower side, not retrained here); kept in the card verbatim.
+SPEECH_VA_SECTION = """## Speech valence and arousal
+
+What re-ranking uses. `config.json`'s `speech_va` says where each axis comes from: `head` (the speech VA
+head) or `labels` (the speech tower's emotion distribution through the emotion lexicon). Chosen per axis by
+leave-actors-out cross-validation, not on dev (`scripts/speech_va_cv.py`: per fold of the speech
+protocol, RAVDESS + nEMO folds 0-3, the tower's recipe trains on the other folds and a VA head trains as
+the default model's does, on its embeddings of the RAVDESS training clips; 2 seeds; the tower recipe with
+2 augmented copies per clip instead of the shipped 8, for time). Pearson r / MAE against the NRC-VAD
+values of the true labels:
+
+| corpus | axis | VA head r | labels -> lexicon r | VA head MAE | labels -> lexicon MAE |
+| --- | --- | --- | --- | --- | --- |
+| RAVDESS | valence | 0.554 +- 0.012 | 0.576 +- 0.001 | 0.236 | 0.247 |
+| RAVDESS | arousal | 0.763 +- 0.006 | 0.783 +- 0.005 | 0.136 | 0.132 |
+| nEMO | valence | 0.383 +- 0.012 | 0.426 +- 0.011 | 0.272 | 0.267 |
+| nEMO | arousal | 0.418 +- 0.005 | 0.453 +- 0.008 | 0.247 | 0.229 |
+
+The label distribution wins both axes on r in both corpora (mean r valence 0.501 vs 0.468, arousal 0.618
+vs 0.590), so both axes use `labels`; the head's valence MAE is lower on RAVDESS only.
+
+"""
 DEV_POOLS = (("emotify",), ("moods4q",))
 
 
@@ -284,7 +306,7 @@ Reproduce with the ablation (descriptors alone, no spread floor, ...): `python s
 Reproduce: `{command}`; or the benchmark alone:
 `undertone evaluate --model builtin --music emotify` (and `--music moods4q`).
 
-## Limits
+{SPEECH_VA_SECTION}## Limits
 
 - Speech: acted speech only. The speech tower was trained on 16 RAVDESS actors (English) and 8 nEMO
   speakers (Polish), and the heads on the same RAVDESS actors. Expect lower accuracy on spontaneous speech,

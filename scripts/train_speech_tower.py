@@ -10,7 +10,9 @@ candidates without shipping, ``--ravdess-only`` ships the old recipe trained on 
 
 What it does:
 1. Every RAVDESS and nEMO clip goes through the tower's own front end (Silero VAD trim + descriptors),
-   clean and as ``--variants`` augmented copies (``speech_augment.py``); seeds are fixed per file.
+   clean, as ``--variants`` augmented copies and as ``--channel-copies`` copies through a real Opus or
+   MP3 round trip, 20 dB noise or an 8 kHz band (``speech_augment.py``); seeds are fixed per file and
+   copy, and every copy is cached in its own file (runs with fewer copies reuse those of larger runs).
 2. Candidates are compared under the speaker-independent protocol of ``speech_protocol.py``:
    leave-actors-out CV over the non-dev folds 0-3 of both corpora (nEMO labels mapped to RAVDESS
    words) over ``--seeds`` seeds, beside the old recipe (the statistics MLP trained on each corpus
@@ -79,17 +81,26 @@ class ClipFeatures:
     stats: np.ndarray  # (copies, D) float32 utterance statistics
 
 
-def cache_key(variants: int, augment_cfg: AugmentConfig, feature_cfg: FeatureConfig) -> str:
-    """Changes whenever the trimming, the frame descriptors, the augmentation or their settings change."""
+def cache_key(augment_cfg: AugmentConfig, feature_cfg: FeatureConfig, kind: str = "aug") -> str:
+    """Changes whenever the trimming, the frame descriptors, the augmentation of ``kind`` or their settings change.
+
+    A copy's content depends only on its clip, its kind and its index (seeded per file), never on how
+    many copies a run asks for, so runs with fewer copies reuse the files of runs with more.
+    """
     extractor = SpeechFeatureExtractor
-    parts = (
+    parts = [
         speech_features.SileroVAD, SilenceTrimmer, speech_features.TrimConfig, FeatureConfig, extractor.__init__,
-        extractor.frames, extractor.pitch, extractor._spectral_shape, speech_features._median_filter,
-        speech_augment.augment, speech_augment._band_limit, speech_augment._reverberate, speech_augment._equalise,
-        speech_augment._noise, _clip_seed,
-    )
+        extractor.frames, extractor.pitch, extractor._spectral_shape, speech_features._median_filter, _clip_seed,
+    ]
+    if kind == "aug":
+        parts += [speech_augment.augment, speech_augment._band_limit, speech_augment._reverberate, speech_augment._equalise,
+                  speech_augment._noise]
+        settings = dataclasses.asdict(augment_cfg)
+    else:
+        parts += [speech_augment.channel, speech_augment._noise, _channel_kind]
+        settings = {}
     source = "".join(inspect.getsource(part) for part in parts)
-    blob = json.dumps([variants, dataclasses.asdict(augment_cfg), dataclasses.asdict(feature_cfg), source], default=str)
+    blob = json.dumps([kind, settings, dataclasses.asdict(feature_cfg), source], default=str)
     return hashlib.sha256(blob.encode()).hexdigest()[:16]
 
 
@@ -98,49 +109,71 @@ def _clip_seed(path: str) -> int:
     return int(hashlib.sha1(Path(path).name.encode()).hexdigest()[:8], 16)
 
 
-def _extract(job: tuple[str, int, AugmentConfig, FeatureConfig]) -> list[np.ndarray]:
-    path, variants, augment_cfg, feature_cfg = job
+def _channel_kind(path: str, index: int) -> str:
+    """Channel copy ``index`` of a clip: the clip's copies cycle through the channels from a per-file offset."""
+    return speech_augment.CHANNELS[(_clip_seed(path) + index) % len(speech_augment.CHANNELS)]
+
+
+def _extract(job: tuple[str, str, int, AugmentConfig, FeatureConfig]) -> np.ndarray:
+    """Frame descriptors of one copy: ``aug`` 0 is the clean clip, ``aug`` k > 0 a random corruption,
+    ``channel`` k a transmission channel (``speech_augment.channel``)."""
+    path, kind, index, augment_cfg, feature_cfg = job
     torch.set_num_threads(1)
     extractor, trimmer = SpeechFeatureExtractor(feature_cfg), SilenceTrimmer()
     # Some soft RAVDESS takes (actors 05, 09) sit below load_audio's -60 dBFS silence gate.
-    clean = torch.from_numpy(load_audio(path, SAMPLE_RATE, allow_silence=True))
-    frames = []
-    for variant in range(variants + 1):
-        rng = np.random.default_rng([_clip_seed(path), variant])
-        waveform = clean if variant == 0 else speech_augment.augment(clean, rng, augment_cfg)
-        frames.append(extractor.frames(trimmer(waveform)).numpy().astype(np.float16))
-    return frames
+    waveform = torch.from_numpy(load_audio(path, SAMPLE_RATE, allow_silence=True))
+    if kind == "channel":
+        rng = np.random.default_rng([_clip_seed(path), 1000 + index])
+        waveform = speech_augment.channel(waveform, _channel_kind(path, index), rng)
+    elif index > 0:
+        waveform = speech_augment.augment(waveform, np.random.default_rng([_clip_seed(path), index]), augment_cfg)
+    return extractor.frames(trimmer(waveform)).numpy().astype(np.float16)
 
 
 def extract_all(
     clips: list[LabelledClip], variants: int, cache_dir: Path, workers: int,
-    augment_cfg: AugmentConfig, feature_cfg: FeatureConfig,
+    augment_cfg: AugmentConfig, feature_cfg: FeatureConfig, channel_copies: int = 0,
 ) -> list[ClipFeatures]:
-    """Descriptors of every clip and copy; frame descriptors are computed once and cached."""
-    directory = cache_dir / cache_key(variants, augment_cfg, feature_cfg)
-    directory.mkdir(parents=True, exist_ok=True)
-    targets = [directory / f"{hashlib.sha1(str(clip.path).encode()).hexdigest()[:16]}.npz" for clip in clips]
-    todo = [i for i, target in enumerate(targets) if not target.exists()]
-    if todo:
-        print(f"extracting features of {len(todo)} clips x {variants + 1} copies into {directory}", flush=True)
-        jobs = [(str(clips[i].path), variants, augment_cfg, feature_cfg) for i in todo]
+    """Descriptors of every clip's clean copy, ``variants`` augmented copies and ``channel_copies`` channel
+    copies (in that order); each copy's frame descriptors are computed once and cached in its own file,
+    copy by copy over all clips (so a run with fewer copies can start as soon as its copies exist)."""
+    names = [hashlib.sha1(str(clip.path).encode()).hexdigest()[:16] for clip in clips]
+    copies = [("aug", k) for k in range(variants + 1)] + [("channel", k) for k in range(channel_copies)]
+    directories = {kind: cache_dir / cache_key(augment_cfg, feature_cfg, kind) for kind in ("aug", "channel")}
+    targets = {(kind, k): [directories[kind] / f"{name}.{k}.npy" for name in names] for kind, k in copies}
+    for directory in directories.values():
+        directory.mkdir(parents=True, exist_ok=True)
+    for kind, k in copies:
+        todo = [i for i, target in enumerate(targets[kind, k]) if not target.exists()]
+        if not todo:
+            continue
+        print(f"extracting {kind} copy {k} of {len(todo)} clips into {directories[kind]}", flush=True)
+        jobs = [(str(clips[i].path), kind, k, augment_cfg, feature_cfg) for i in todo]
         started = time.time()
         with ProcessPoolExecutor(max_workers=workers) as pool:
-            for done, (i, frames) in enumerate(zip(todo, pool.map(_extract, jobs, chunksize=4)), 1):
-                partial = targets[i].with_suffix(".part.npz")
-                np.savez(partial, **{f"frames{k}": f for k, f in enumerate(frames)})
-                partial.replace(targets[i])
-                if done % 100 == 0:
+            for done, (i, frames) in enumerate(zip(todo, pool.map(_extract, jobs, chunksize=8)), 1):
+                partial = targets[kind, k][i].with_suffix(".part.npy")
+                np.save(partial, frames)
+                partial.replace(targets[kind, k][i])
+                if done % 500 == 0:
                     print(f"  {done}/{len(todo)} ({time.time() - started:.0f} s)", flush=True)
     extractor = SpeechFeatureExtractor(feature_cfg)
-    features = []
-    for target in targets:
-        with np.load(target) as data:
-            frames = [data[f"frames{k}"] for k in range(variants + 1)]
-        # Statistics are cheap, so they are recomputed rather than cached: they can change freely.
-        stats = np.stack([extractor.statistics(torch.from_numpy(f.astype(np.float32))).numpy() for f in frames])
-        features.append(ClipFeatures(frames, stats.astype(np.float32)))
-    return features
+    frames = [[np.load(targets[copy][i]) for copy in copies] for i in range(len(clips))]
+    # Statistics are cached apart from the frames (keyed by their own code and the clips), so they can change freely.
+    stats_source = "".join(inspect.getsource(part) for part in (
+        SpeechFeatureExtractor.statistics, SpeechFeatureExtractor._statistic_groups, speech_features._functionals,
+        speech_features._quantiles, speech_features._slopes, speech_features._median_step, speech_features._rhythm))
+    stats_key = hashlib.sha256((stats_source + "".join(names)).encode()).hexdigest()[:16]
+    per_copy = []
+    for index, (kind, k) in enumerate(copies):
+        target = directories[kind] / f"stats-{stats_key}-{k}.npy"
+        if not target.exists():
+            values = np.stack([extractor.statistics(torch.from_numpy(clip[index].astype(np.float32))).numpy() for clip in frames])
+            np.save(target.with_suffix(".part.npy"), values.astype(np.float32))
+            target.with_suffix(".part.npy").replace(target)
+        per_copy.append(np.load(target))
+    stats = np.stack(per_copy, axis=1)
+    return [ClipFeatures(clip_frames, stats[i]) for i, clip_frames in enumerate(frames)]
 
 
 # --------------------------------------------------------------------------------------------------
@@ -158,6 +191,9 @@ class TrainConfig:
     clean_fraction: float = 0.25  # share of examples drawn from the clean copy
     # Weigh every (corpus, class) cell equally instead of every class: nEMO is ~40 % of the joint data.
     balance_corpora: bool = False
+    # SpecAugment (Park et al., 2019) on the standardised frame sequence: this many time masks of up to
+    # 20 frames and channel masks of up to 6 channels per example (0: none; statistics-only nets ignore it).
+    spec_augment_masks: int = 0
 
 
 @dataclass
@@ -195,6 +231,20 @@ def _example(clip: ClipFeatures, copy_index: int, sequence_index: list[int], nor
     sequence = (torch.from_numpy(frames[:, sequence_index].astype(np.float32)) - norm.frame_mean) / norm.frame_std
     stats = (torch.from_numpy(clip.stats[copy_index]) - norm.stats_mean) / norm.stats_std
     return sequence, stats
+
+
+def _spec_augment(sequence: torch.Tensor, masks: int, rng: np.random.Generator) -> torch.Tensor:
+    """Zero (the standardised mean) random spans of frames and of channels."""
+    sequence = sequence.clone()
+    frames, channels = sequence.shape
+    for _ in range(masks):
+        width = int(rng.integers(0, min(20, frames // 4) + 1))
+        start = int(rng.integers(0, frames - width + 1))
+        sequence[start : start + width] = 0.0
+        width = int(rng.integers(0, min(6, channels // 4) + 1))
+        start = int(rng.integers(0, channels - width + 1))
+        sequence[:, start : start + width] = 0.0
+    return sequence
 
 
 def _batch(examples: list[tuple[torch.Tensor, torch.Tensor]], net_cfg: SpeechNetConfig):
@@ -243,6 +293,8 @@ def train_model(
             copy_index = np.where(rng.random(len(rows)) < cfg.clean_fraction, 0, rng.integers(1, copies, len(rows)))
             if net_cfg.sequence_channels:
                 examples = [_example(features[row], int(k), sequence_index, norm, cfg.crop_frames, rng) for row, k in zip(rows, copy_index)]
+                if cfg.spec_augment_masks:
+                    examples = [(_spec_augment(sequence, cfg.spec_augment_masks, rng), stats) for sequence, stats in examples]
                 inputs = _batch(examples, net_cfg)
             else:
                 inputs = (None, None, all_stats[torch.from_numpy(rows), torch.from_numpy(copy_index)])
@@ -287,6 +339,7 @@ def fitter(candidate: Candidate, features: list[ClipFeatures], data: SpeechSet, 
 def candidates(extractor: SpeechFeatureExtractor) -> list[Candidate]:
     """Architectures compared by cross-validation (an earlier sweep settled widths and dropout)."""
     prosody = [n for n in extractor.channel_names if n.startswith(("mel", "f0_st", "periodicity", "voiced", "energy_db"))]
+    logmel = [n for n in extractor.channel_names if n.startswith(("mel", "f0_st", "energy_db"))]
     stats_dim = len(extractor.statistic_names())
     return [
         Candidate("stats-mlp", SpeechNetConfig(stats_dim=stats_dim, stats_hidden=128, dropout=0.5)),
@@ -316,6 +369,17 @@ def candidates(extractor: SpeechFeatureExtractor) -> list[Candidate]:
                   TrainConfig(epochs=40, balance_corpora=True)),
         Candidate("stats-mlp-balanced-30", SpeechNetConfig(stats_dim=stats_dim, stats_hidden=128, dropout=0.5),
                   TrainConfig(epochs=30, balance_corpora=True)),
+        Candidate(
+            "logmel-cnn-specaug",
+            SpeechNetConfig(sequence_channels=logmel, conv_channels=48, stats_dim=0, dropout=0.3),
+            TrainConfig(epochs=20, crop_frames=150, balance_corpora=True, spec_augment_masks=2),
+        ),
+        Candidate(
+            "logmel-cnn-specaug|stats-average",
+            SpeechNetConfig(sequence_channels=logmel, conv_channels=48, stats_dim=stats_dim, stats_hidden=128, dropout=0.5,
+                            average_branches=True),
+            TrainConfig(epochs=20, crop_frames=150, balance_corpora=True, spec_augment_masks=2),
+        ),
         Candidate("stats-mlp-balanced-40-d3", SpeechNetConfig(stats_dim=stats_dim, stats_hidden=128, dropout=0.3),
                   TrainConfig(epochs=40, balance_corpora=True)),
     ]
@@ -347,6 +411,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", type=Path, default=WEIGHTS_DIR / "speech_builtin.safetensors")
     parser.add_argument("--cache-dir", type=Path, default=Path.home() / ".cache" / "undertone" / "speech_features")
     parser.add_argument("--variants", type=int, default=8, help="augmented copies per clip")
+    parser.add_argument("--channel-copies", type=int, default=0,
+                        help="extra copies per clip through a codec, 20 dB noise or 8 kHz (speech_augment.channel)")
+    parser.add_argument("--extract-only", action="store_true", help="fill the feature cache, train nothing")
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--threads", type=int, default=1, help="torch threads for training")
     parser.add_argument("--seed", type=int, default=1234)
@@ -366,7 +433,9 @@ def main(argv: list[str] | None = None) -> int:
     data = SpeechSet.of(clips)
     augment_cfg, feature_cfg = AugmentConfig(), FeatureConfig()
     extractor = SpeechFeatureExtractor(feature_cfg)
-    features = extract_all(clips, args.variants, args.cache_dir, args.workers, augment_cfg, feature_cfg)
+    features = extract_all(clips, args.variants, args.cache_dir, args.workers, augment_cfg, feature_cfg, args.channel_copies)
+    if args.extract_only:
+        return 0
     names = extractor.channel_names
     pool = {candidate.name: candidate for candidate in candidates(extractor)}
     seeds = [args.seed + k for k in range(args.seeds)]
@@ -374,11 +443,11 @@ def main(argv: list[str] | None = None) -> int:
 
     # CV results are cached beside the features, keyed by everything that determines them, so the
     # candidates can be cross-validated in separate runs and the shipping run reuses them.
-    results_path = args.cache_dir / cache_key(args.variants, augment_cfg, feature_cfg) / "protocol_results.json"
+    results_path = args.cache_dir / cache_key(augment_cfg, feature_cfg) / "protocol_results.json"
     stored = json.loads(results_path.read_text()) if results_path.exists() else {}
 
     def cached(kind: str, name: str, corpora: tuple[str, ...], compute: Callable[[], dict]) -> dict:
-        key = json.dumps([kind, dataclasses.asdict(pool[name]), corpora, seeds], sort_keys=True)
+        key = json.dumps([kind, dataclasses.asdict(pool[name]), corpora, seeds, args.variants, args.channel_copies], sort_keys=True)
         if key not in stored:
             stored[key] = compute()
             results_path.write_text(json.dumps(stored))

@@ -87,6 +87,28 @@ def test_speech_emotions_come_from_the_builtin_towers_classifier(model, speech):
     assert emotions == pytest.approx(heard, abs=1e-6)
 
 
+def test_speech_va_source_is_chosen_per_axis(model, speech):
+    """``speech_va`` picks, per axis, the VA head or the heard emotions through the lexicon."""
+    import dataclasses
+
+    waveform, rate = speech
+    emotions = model.analyze_speech(waveform, rate).emotions
+    through_lexicon = sum(p * model.space.va(label) for label, p in emotions.items())
+    analyses = {}
+    for sources in (("head", "head"), ("labels", "head"), ("head", "labels")):
+        config = dataclasses.replace(model.config, speech_va=dict(zip(("valence", "arousal"), sources)))
+        variant = EmotionModel(config, model.heads, model.space, "test")
+        variant.speech_tower = model.speech_tower
+        analyses[sources] = variant.analyze_speech(waveform, rate)
+    head = analyses["head", "head"]
+    assert analyses["labels", "head"].valence == pytest.approx(through_lexicon[0], abs=1e-5)
+    assert analyses["labels", "head"].arousal == pytest.approx(head.arousal, abs=1e-6)
+    assert analyses["head", "labels"].arousal == pytest.approx(through_lexicon[1], abs=1e-5)
+    assert analyses["head", "labels"].valence == pytest.approx(head.valence, abs=1e-6)
+    with pytest.raises(ValueError, match="speech_va"):
+        dataclasses.replace(model.config, speech_va={"valence": "text", "arousal": "head"})
+
+
 def test_bad_speech_raises_typed_errors(model):
     with pytest.raises(SilentAudioError):
         model.analyze_speech(np.zeros(16000, np.float32), 16000)
