@@ -52,6 +52,7 @@ def va_plane(
     title: str = "",
     landmarks: Mapping[str, tuple[float, float]] | None = None,
     height: int = 420,
+    density: np.ndarray | None = None,
 ) -> alt.LayerChart:
     """Points on the valence-arousal plane (both 0-1), optionally with the query as a star.
 
@@ -64,6 +65,8 @@ def va_plane(
         title: Chart title.
         landmarks: Emotion words -> VA drawn as faint reference labels.
         height: Chart height in pixels.
+        density: A ``bins x bins`` count histogram (valence bin, arousal bin) drawn as shaded cells under
+            the points: how a catalog too big to draw point by point spreads (see :func:`va_cells`).
     """
     points = _sample(points)
     axis_x = alt.X("valence:Q", scale=alt.Scale(domain=[0, 1]), title="valence (unpleasant → pleasant)")
@@ -73,6 +76,19 @@ def va_plane(
         rules.mark_rule(color="#bbb", strokeDash=[4, 4]).encode(x="at:Q"),
         rules.mark_rule(color="#bbb", strokeDash=[4, 4]).encode(y="at:Q"),
     ]
+    if density is not None:
+        cells = va_cells(density)
+        layers.append(
+            alt.Chart(cells)
+            .mark_rect()
+            .encode(
+                x=alt.X("v0:Q", scale=alt.Scale(domain=[0, 1]), title=axis_x.title), x2="v1:Q",
+                y=alt.Y("a0:Q", scale=alt.Scale(domain=[0, 1]), title=axis_y.title), y2="a1:Q",
+                color=alt.Color("tracks:Q", scale=alt.Scale(scheme="greys", type="sqrt"), title="tracks"),
+                tooltip=[alt.Tooltip("tracks:Q", format=","), alt.Tooltip("v0:Q", title="valence from", format=".2f"),
+                         alt.Tooltip("a0:Q", title="arousal from", format=".2f")],
+            )
+        )
     if landmarks:
         words = pd.DataFrame([(word, v, a) for word, (v, a) in landmarks.items()], columns=["word", "valence", "arousal"])
         layers.append(alt.Chart(words).mark_text(color="#999", fontStyle="italic", fontSize=11).encode(axis_x, axis_y, text="word:N"))
@@ -93,6 +109,17 @@ def va_plane(
             .encode(axis_x, axis_y, tooltip=["what", alt.Tooltip("valence:Q", format=".2f"), alt.Tooltip("arousal:Q", format=".2f")])
         )
     return alt.layer(*layers).properties(title=title, height=height)
+
+
+def va_cells(counts: np.ndarray) -> pd.DataFrame:
+    """The non-empty cells of a valence-arousal count histogram as rectangles (``v0, v1, a0, a1, tracks``)."""
+    counts = np.asarray(counts)
+    bins_v, bins_a = counts.shape
+    valence, arousal = np.nonzero(counts)
+    return pd.DataFrame({
+        "v0": valence / bins_v, "v1": (valence + 1) / bins_v, "a0": arousal / bins_a, "a1": (arousal + 1) / bins_a,
+        "tracks": counts[valence, arousal].astype(int),
+    })
 
 
 def similarity_heatmap(

@@ -18,7 +18,8 @@ import streamlit as st
 from dashboard.filters import Facet
 from dashboard.filters import catalog_facets as facets_from_payloads
 from dashboard.jobs import JobBoard
-from ingest.catalog import Catalog, open_catalog
+from dashboard.charts import MAX_POINTS
+from ingest.catalog import Catalog, CatalogStats, Track, open_catalog
 from ingest.pipeline import JobSummary, Progress, run_ingest, run_ingest_on_server
 from recommender.client import Client
 from recommender.model import EmotionModel
@@ -108,11 +109,42 @@ def job_board(settings: Settings | None = None) -> JobBoard:
     return _job_board(_key(settings or current_settings()))
 
 
-def catalog_tracks(settings: Settings | None = None) -> pd.DataFrame:
-    """Every track's id and payload as a data frame (one row per track), cached until the catalog changes."""
+def catalog_stats(settings: Settings | None = None) -> CatalogStats:
+    """Exact numbers of the whole catalog (SQL aggregates), cached until the catalog changes."""
     settings = settings or current_settings()
-    store = recommender(settings).store
-    return _catalog_tracks(_key(settings), store.count(), job_board(settings).revision, store)
+    return _catalog_stats(_key(settings), _version(settings), catalog(settings))
+
+
+def catalog_sample(settings: Settings | None = None) -> pd.DataFrame:
+    """Up to ``charts.MAX_POINTS`` tracks (all of a small catalog, a uniform sample of a big one) as a data frame."""
+    settings = settings or current_settings()
+    return _catalog_sample(_key(settings), _version(settings), catalog(settings))
+
+
+def _version(settings: Settings) -> tuple[object, ...]:
+    """Changes whenever tracks are added, removed or restaged (cheap: counts per state on an index)."""
+    return (tuple(sorted(catalog(settings).counts().items())), job_board(settings).revision)
+
+
+@st.cache_data(show_spinner="Counting the catalog…", max_entries=4, ttl=600)
+def _catalog_stats(key: str, version: tuple[object, ...], _catalog: Catalog) -> CatalogStats:
+    return _catalog.stats()
+
+
+@st.cache_data(max_entries=4, ttl=600)
+def _catalog_sample(key: str, version: tuple[object, ...], _catalog: Catalog) -> pd.DataFrame:
+    return track_frame(_catalog.sample_tracks(MAX_POINTS))
+
+
+def track_frame(tracks: list[Track]) -> pd.DataFrame:
+    """Tracks as rows of their payload fields (manifest metadata, duration, mood, valence, arousal, path) plus ``id``."""
+    frame = pd.DataFrame([{"id": track.id, **track.payload()} for track in tracks])
+    if frame.empty:
+        return pd.DataFrame(columns=["id", *TRACK_COLUMNS])
+    for column in ("duration", "valence", "arousal"):
+        if column in frame:
+            frame[column] = pd.to_numeric(frame[column], errors="coerce")
+    return frame
 
 
 def catalog_facets(settings: Settings | None = None) -> list[Facet]:
@@ -127,13 +159,3 @@ def _catalog_facets(key: str, count: int, revision: int, _store: VectorStore) ->
     return facets_from_payloads(point.payload for point in _store.iter_points())
 
 
-@st.cache_data(show_spinner="Reading the catalog…", max_entries=4, ttl=600)
-def _catalog_tracks(key: str, count: int, revision: int, _store: VectorStore) -> pd.DataFrame:
-    rows = [{"id": point.id, **point.payload} for point in _store.iter_points()]
-    frame = pd.DataFrame(rows)
-    if frame.empty:
-        return pd.DataFrame(columns=["id", *TRACK_COLUMNS])
-    for column in ("duration", "valence", "arousal"):
-        if column in frame:
-            frame[column] = pd.to_numeric(frame[column], errors="coerce")
-    return frame
