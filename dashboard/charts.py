@@ -15,6 +15,7 @@ import pandas as pd
 # Words drawn faintly on every VA plane so a reader can tell which corner means what.
 VA_LANDMARKS: tuple[str, ...] = ("happy", "exciting", "angry", "tension", "sad", "calm", "tenderness", "nostalgia")
 MAX_POINTS = 5000  # Vega-Lite in the browser stays responsive below this
+VALENCE_TITLE, AROUSAL_TITLE = "valence (unpleasant → pleasant)", "arousal (calm → energetic)"
 
 
 def emotion_bars(emotions: Mapping[str, float], *, title: str = "", top: int = 8) -> alt.Chart:
@@ -69,8 +70,8 @@ def va_plane(
             the points: how a catalog too big to draw point by point spreads (see :func:`va_cells`).
     """
     points = _sample(points)
-    axis_x = alt.X("valence:Q", scale=alt.Scale(domain=[0, 1]), title="valence (unpleasant → pleasant)")
-    axis_y = alt.Y("arousal:Q", scale=alt.Scale(domain=[0, 1]), title="arousal (calm → energetic)")
+    axis_x = alt.X("valence:Q", scale=alt.Scale(domain=[0, 1]), title=VALENCE_TITLE)
+    axis_y = alt.Y("arousal:Q", scale=alt.Scale(domain=[0, 1]), title=AROUSAL_TITLE)
     rules = alt.Chart(pd.DataFrame({"at": [0.5]}))
     layers: list[alt.Chart] = [
         rules.mark_rule(color="#bbb", strokeDash=[4, 4]).encode(x="at:Q"),
@@ -82,8 +83,8 @@ def va_plane(
             alt.Chart(cells)
             .mark_rect()
             .encode(
-                x=alt.X("v0:Q", scale=alt.Scale(domain=[0, 1]), title=axis_x.title), x2="v1:Q",
-                y=alt.Y("a0:Q", scale=alt.Scale(domain=[0, 1]), title=axis_y.title), y2="a1:Q",
+                x=alt.X("v0:Q", scale=alt.Scale(domain=[0, 1]), title=VALENCE_TITLE), x2="v1:Q",
+                y=alt.Y("a0:Q", scale=alt.Scale(domain=[0, 1]), title=AROUSAL_TITLE), y2="a1:Q",
                 color=alt.Color("tracks:Q", scale=alt.Scale(scheme="greys", type="sqrt"), title="tracks"),
                 tooltip=[alt.Tooltip("tracks:Q", format=","), alt.Tooltip("v0:Q", title="valence from", format=".2f"),
                          alt.Tooltip("a0:Q", title="arousal from", format=".2f")],

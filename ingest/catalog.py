@@ -99,9 +99,14 @@ class Track(Base):
     """One distinct audio content in the library."""
 
     __tablename__ = "tracks"
-    # Covers the dashboard's aggregates (count, hours, moods, the valence-arousal histogram) and the
-    # mood-filtered listing: they read this narrow index, never the wide rows (embeddings, JSON).
-    __table_args__ = (Index("ix_tracks_state_mood_va", "state", "mood", "valence", "arousal", "duration"),)
+    __table_args__ = (
+        # The dashboard's aggregates (count, hours, moods, the valence-arousal histogram) read this narrow
+        # index, never the wide rows (embeddings, JSON).
+        Index("ix_tracks_state_mood_va", "state", "mood", "valence", "arousal", "duration"),
+        # Listings by path, all or of one mood: a deep page skips index entries, not table rows.
+        Index("ix_tracks_state_path", "state", "path"),
+        Index("ix_tracks_state_mood_path", "state", "mood", "path"),
+    )
 
     id: Mapped[str] = mapped_column(String(36), primary_key=True)
     content_hash: Mapped[str] = mapped_column(String(64), unique=True)
@@ -151,15 +156,24 @@ class IngestJob(Base):
     state: Mapped[str] = mapped_column(String(16))
     total: Mapped[int | None] = mapped_column(Integer)
     error: Mapped[str | None] = mapped_column(Text)
-    created_at: Mapped[dt.datetime]
+    created_at: Mapped[dt.datetime] = mapped_column(index=True)  # the latest jobs first
     finished_at: Mapped[dt.datetime | None]
     # Until when one worker holds the right to plan the job (a re-delivered task must not plan it twice).
     planner_until: Mapped[dt.datetime | None]
+    # Items per status, kept once the job is done (its items never change again): listing jobs then
+    # reads one row per job instead of counting a million items each.
+    final_counts: Mapped[dict[str, Any] | None]
 
 
 class IngestItem(Base):
     __tablename__ = "ingest_items"
-    __table_args__ = (Index("ix_ingest_items_job_status", "job_id", "status"),)
+    __table_args__ = (
+        Index("ix_ingest_items_job_status", "job_id", "status"),
+        # Failed files in path order (counts, ``latest_failures``) without walking every item of every job.
+        Index("ix_ingest_items_status_path", "status", "path"),
+        # The last activity of a job (is it stale?), read with every progress report.
+        Index("ix_ingest_items_job_updated", "job_id", "updated_at"),
+    )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
     job_id: Mapped[str] = mapped_column(ForeignKey("ingest_jobs.id", ondelete="CASCADE"))
@@ -441,6 +455,9 @@ class Catalog:
             if open_items:
                 return False
             job.state, job.finished_at = DONE, utcnow()
+            job.final_counts = dict(
+                session.execute(select(IngestItem.status, func.count()).where(IngestItem.job_id == job_id).group_by(IngestItem.status)).all()
+            )
             return True
 
     def job_status(self, job_id: str, *, failures: int = 100) -> JobStatus:
@@ -453,11 +470,15 @@ class Catalog:
             job = session.get(IngestJob, job_id)
             if job is None:
                 raise KeyError(f"no ingest job {job_id!r}")
-            counts = dict(
-                session.execute(
-                    select(IngestItem.status, func.count()).where(IngestItem.job_id == job_id).group_by(IngestItem.status)
-                ).all()
-            )
+            counts = job.final_counts
+            if counts is None:
+                counts = dict(
+                    session.execute(
+                        select(IngestItem.status, func.count()).where(IngestItem.job_id == job_id).group_by(IngestItem.status)
+                    ).all()
+                )
+                if job.state == DONE:  # a job done before final counts were kept
+                    job.final_counts = counts
             failed = session.execute(
                 select(IngestItem.path, IngestItem.reason, IngestItem.message)
                 .where(IngestItem.job_id == job_id, IngestItem.status == FAILED)
@@ -833,9 +854,10 @@ def _create_schema(connection: Connection) -> None:
             index.create(connection, checkfirst=True)
     # Catalogs created before a column existed get it here (create_all adds tables, never columns).
     existing = {column["name"] for column in inspect(connection).get_columns(IngestJob.__tablename__)}
-    if "planner_until" not in existing:
-        kind = IngestJob.__table__.c.planner_until.type.compile(connection.dialect)
-        connection.execute(text(f"ALTER TABLE {IngestJob.__tablename__} ADD COLUMN planner_until {kind}"))
+    for added in ("planner_until", "final_counts"):
+        if added not in existing:
+            kind = IngestJob.__table__.c[added].type.compile(connection.dialect)
+            connection.execute(text(f"ALTER TABLE {IngestJob.__tablename__} ADD COLUMN {added} {kind}"))
 
 
 def _bin(session: Session, column: Any, bins: int) -> Any:
