@@ -15,10 +15,10 @@ from pathlib import Path
 import pandas as pd
 import streamlit as st
 
+from dashboard.charts import MAX_POINTS
 from dashboard.filters import Facet
 from dashboard.filters import catalog_facets as facets_from_payloads
 from dashboard.jobs import JobBoard
-from dashboard.charts import MAX_POINTS
 from ingest.catalog import Catalog, CatalogStats, Track, open_catalog
 from ingest.pipeline import JobSummary, Progress, run_ingest, run_ingest_on_server
 from recommender.client import Client
@@ -26,8 +26,8 @@ from recommender.model import EmotionModel
 from recommender.search import Recommender
 from recommender.service import find_server
 from recommender.settings import Settings
-from recommender.store import VectorStore
 
+FACET_SAMPLE = 20_000  # payloads read to offer search filters
 # Payload fields shown in the catalog table, in this order (others are left out).
 TRACK_COLUMNS = ("title", "artist", "album", "genre", "year", "licence", "duration", "mood", "valence", "arousal", "path")
 
@@ -148,14 +148,15 @@ def track_frame(tracks: list[Track]) -> pd.DataFrame:
 
 
 def catalog_facets(settings: Settings | None = None) -> list[Facet]:
-    """Filters worth offering for the current catalog (see :func:`dashboard.filters.catalog_facets`)."""
+    """Filters worth offering for the current catalog (see :func:`dashboard.filters.catalog_facets`).
+
+    Read from the SQL catalog's payloads: all of them up to :data:`FACET_SAMPLE` tracks, a uniform sample
+    of that many beyond (a value on fewer than ~1 in 5,000 tracks may then be missing from the choices).
+    """
     settings = settings or current_settings()
-    store = recommender(settings).store
-    return _catalog_facets(_key(settings), store.count(), job_board(settings).revision, store)
+    return _catalog_facets(_key(settings), _version(settings), catalog(settings))
 
 
 @st.cache_data(max_entries=4, ttl=600)
-def _catalog_facets(key: str, count: int, revision: int, _store: VectorStore) -> list[Facet]:
-    return facets_from_payloads(point.payload for point in _store.iter_points())
-
-
+def _catalog_facets(key: str, version: tuple[object, ...], _catalog: Catalog) -> list[Facet]:
+    return facets_from_payloads(track.payload() for track in _catalog.sample_tracks(FACET_SAMPLE))

@@ -16,7 +16,7 @@ from ingest.catalog import Catalog
 from recommender.settings import Settings
 from tests.ingest.catalog_rows import fill_catalog
 
-APP = Path(__file__).resolve().parents[2] / "dashboard" / "app.py"
+PAGE = Path(__file__).resolve().parents[2] / "dashboard" / "views" / "catalog.py"
 ROWS = 8000
 
 
@@ -37,8 +37,7 @@ def test_a_big_catalog_shows_true_totals_but_draws_at_most_the_cap(big_store, mo
     store, made = big_store
     monkeypatch.setenv("UNDERTONE_STORE", str(store))
     monkeypatch.setenv("UNDERTONE_CONFIG", str(store.parent / "no-config.toml"))
-    app = AppTest.from_file(str(APP), default_timeout=300).run()
-    app.switch_page("views/catalog.py").run()
+    app = AppTest.from_file(str(PAGE), default_timeout=300).run()  # the page alone: no model, no vector store
     assert not app.exception
     metrics = {m.label: m.value for m in app.metric}
     assert metrics["Tracks"] == f"{ROWS:,}" and metrics["Genres"] == "7" and metrics["Artists"] == f"{len(np.unique(made['artist'])):,}"
@@ -60,3 +59,18 @@ def test_a_big_catalog_shows_true_totals_but_draws_at_most_the_cap(big_store, mo
     pages.set_value(80).run()
     (table,) = [frame.value for frame in app.dataframe if "valence" in frame.value]
     assert len(table) == 100 and f"Tracks 7,901–8,000 of {ROWS:,}, by path." in [c.value for c in app.caption]
+
+
+def test_search_filters_come_from_the_sql_catalog_without_reading_every_track(big_store, monkeypatch: pytest.MonkeyPatch) -> None:
+    from dashboard import resources
+    from tests.ingest.catalog_rows import GENRES
+
+    store, _ = big_store
+    monkeypatch.setattr(resources, "FACET_SAMPLE", 1000)
+    st.cache_data.clear()
+    read = []
+    real = Catalog.sample_tracks
+    monkeypatch.setattr(Catalog, "sample_tracks", lambda self, limit: read.append(tracks := real(self, limit)) or tracks)
+    facets = {facet.field: facet for facet in resources.catalog_facets(Settings(store=store))}
+    assert set(facets["genre"].choices) == set(GENRES) and facets["duration"].kind == "range"
+    assert [len(tracks) for tracks in read] == [1000]
