@@ -77,7 +77,7 @@ def rows(start: int, stop: int, fingerprint: str, files: int, file_stats: list[o
         out.append({
             "id": track_id(sha), "content_hash": sha, "path": path, "size": size, "mtime_ns": mtime_ns, "state": INDEXED, "revision": 1,
             "model": fingerprint, "duration": float(90 + (i * 37) % 360), "valence": float(va[offset, 0]), "arousal": float(va[offset, 1]),
-            "mood": ranked[0][0], "moods": dict(ranked), "meta": meta, "metadata_signature": metadata_signature({} if i < files else meta),
+            "mood": ranked[0][0], "moods": dict(ranked), "meta": meta, "genre": meta["genre"], "artist": meta["artist"], "metadata_signature": metadata_signature({} if i < files else meta),
             "vector": vectors[offset].tobytes(), "job_id": JOB_ID, "ingested_at": now, "updated_at": now,
         })
     return out

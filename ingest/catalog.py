@@ -106,6 +106,8 @@ class Track(Base):
         # Listings by path, all or of one mood: a deep page skips index entries, not table rows.
         Index("ix_tracks_state_path", "state", "path"),
         Index("ix_tracks_state_mood_path", "state", "mood", "path"),
+        # Genre and artist counts in one ordered pass over a narrow index (not the metadata JSON of every row).
+        Index("ix_tracks_state_genre_artist", "state", "genre", "artist"),
     )
 
     id: Mapped[str] = mapped_column(String(36), primary_key=True)
@@ -122,6 +124,9 @@ class Track(Base):
     mood: Mapped[str] = mapped_column(String(64))
     moods: Mapped[dict[str, Any]]
     meta: Mapped[dict[str, Any]] = mapped_column("metadata")
+    # The manifest's genre and artist as text, copied out of ``meta`` for the catalog's aggregates.
+    genre: Mapped[str | None] = mapped_column(Text)
+    artist: Mapped[str | None] = mapped_column(Text)
     metadata_signature: Mapped[str] = mapped_column(String(32))
     vector: Mapped[bytes] = mapped_column(LargeBinary)
     job_id: Mapped[str | None] = mapped_column(String(36))
@@ -596,6 +601,8 @@ class Catalog:
             mood=record.mood,
             moods={label: float(p) for label, p in record.moods.items()},
             meta=record.metadata,
+            genre=label_of(record.metadata, "genre"),
+            artist=label_of(record.metadata, "artist"),
             metadata_signature=record.metadata_signature,
             vector=np.ascontiguousarray(record.vector, dtype=np.float32).tobytes(),
             job_id=job_id,
@@ -733,13 +740,16 @@ class Catalog:
                 .where(indexed, Track.valence.is_not(None), Track.arousal.is_not(None))
                 .group_by(valence_bin, arousal_bin)
             ).all()
-            genre, artist = Track.meta["genre"].as_string(), Track.meta["artist"].as_string()
-            genres = dict(session.execute(select(genre, func.count()).where(indexed, genre.is_not(None)).group_by(genre)).all())
-            artists = session.scalar(select(func.count(func.distinct(artist))).where(indexed)) or 0
+            pairs = session.execute(select(Track.genre, Track.artist, func.count()).where(indexed).group_by(Track.genre, Track.artist)).all()
+        genres: dict[str, int] = {}
+        for genre, _, count in pairs:
+            if genre is not None:
+                genres[genre] = genres.get(genre, 0) + count
+        artists = len({artist for _, artist, _ in pairs if artist is not None})
         va_counts = np.zeros((bins, bins), dtype=np.int64)
         for valence_bin, arousal_bin, count in cells:  # a value of exactly 1.0 belongs to the last bin
             va_counts[min(max(int(valence_bin), 0), bins - 1), min(max(int(arousal_bin), 0), bins - 1)] += count
-        return CatalogStats(int(tracks), float(seconds), moods, genres, int(artists), va_counts)
+        return CatalogStats(int(tracks), float(seconds), moods, genres, artists, va_counts)
 
     def sample_tracks(self, limit: int = 5000) -> list[Track]:
         """``limit`` indexed tracks, a uniform sample: ids are content hashes, so the first ids in order are a random draw."""
@@ -848,16 +858,27 @@ def _create_schema(connection: Connection) -> None:
         # Several workers start at once; serialise CREATE TABLE so they do not race on the catalog.
         connection.execute(text("SELECT pg_advisory_xact_lock(7461736)"))
     Base.metadata.create_all(connection)
+    # Catalogs created before a column existed get it here (create_all adds tables, never columns).
+    for table, added in ((IngestJob.__table__, ("planner_until", "final_counts")), (Track.__table__, ("genre", "artist"))):
+        existing = {column["name"] for column in inspect(connection).get_columns(table.name)}
+        for name in added:
+            if name not in existing:
+                kind = table.c[name].type.compile(connection.dialect)
+                connection.execute(text(f"ALTER TABLE {table.name} ADD COLUMN {name} {kind}"))
+                if table is Track.__table__:  # copy the value out of the metadata of the tracks already there (one pass)
+                    connection.execute(update(Track).values({name: Track.meta[name].as_string()}))
     # ... and indexes added since (create_all makes a table's indexes only with the table).
     for table in Base.metadata.sorted_tables:
         for index in table.indexes:
             index.create(connection, checkfirst=True)
-    # Catalogs created before a column existed get it here (create_all adds tables, never columns).
-    existing = {column["name"] for column in inspect(connection).get_columns(IngestJob.__tablename__)}
-    for added in ("planner_until", "final_counts"):
-        if added not in existing:
-            kind = IngestJob.__table__.c[added].type.compile(connection.dialect)
-            connection.execute(text(f"ALTER TABLE {IngestJob.__tablename__} ADD COLUMN {added} {kind}"))
+
+
+def label_of(metadata: dict[str, Any], key: str) -> str | None:
+    """A metadata value as the text the catalog groups by (None when absent or not a plain value)."""
+    value = metadata.get(key)
+    if value is None or isinstance(value, (dict, list)):
+        return None
+    return str(value).lower() if isinstance(value, bool) else str(value)
 
 
 def _bin(session: Session, column: Any, bins: int) -> Any:

@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 from sqlalchemy import insert
 
-from ingest.catalog import INDEXED, INGESTED, Catalog, IngestItem, IngestJob, Track
+from ingest.catalog import INDEXED, INGESTED, Catalog, IngestItem, IngestJob, Track, label_of
 from ingest.identity import metadata_signature, track_id
 
 GENRES = ("ambient", "piano", "folk", "synthpop", "jazz", "rock", "cinematic")
@@ -44,7 +44,8 @@ def fill_catalog(catalog: Catalog, count: int, *, model: str = "test-model", fil
         rows.append({
             "id": track_id(sha), "content_hash": sha, "path": path, "size": size, "mtime_ns": mtime_ns, "state": INDEXED,
             "revision": 1, "model": model, "duration": float(duration[i]), "valence": float(valence[i]), "arousal": float(arousal[i]),
-            "mood": MOODS[mood[i]], "moods": {MOODS[mood[i]]: 0.9}, "meta": meta, "metadata_signature": metadata_signature(meta),
+            "mood": MOODS[mood[i]], "moods": {MOODS[mood[i]]: 0.9}, "meta": meta, "genre": label_of(meta, "genre"),
+            "artist": label_of(meta, "artist"), "metadata_signature": metadata_signature(meta),
             "vector": vectors[i].tobytes(), "job_id": JOB_ID, "ingested_at": now, "updated_at": now,
         })
         items.append({"job_id": JOB_ID, "path": path, "meta": meta, "status": INGESTED, "track_id": track_id(sha), "updated_at": now})

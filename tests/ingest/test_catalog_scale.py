@@ -102,17 +102,40 @@ def test_catalog_reads_never_scan_a_whole_table(big_catalog, action):
             assert "USING COVERING INDEX" in plan, (statement, plan)
 
 
-def test_a_catalog_from_before_the_index_gains_it(tmp_path):
+def test_a_catalog_from_before_the_aggregate_columns_and_indexes_gains_them(tmp_path):
     url = f"sqlite:///{tmp_path / 'catalog.sqlite'}"
     with Catalog(url) as catalog:
-        fill_catalog(catalog, 50)
+        made = fill_catalog(catalog, 300)
         with catalog.engine.begin() as connection:
-            connection.execute(text("DROP INDEX ix_tracks_state_mood_va"))
+            for index in ("ix_tracks_state_mood_va", "ix_tracks_state_path", "ix_tracks_state_mood_path", "ix_tracks_state_genre_artist"):
+                connection.execute(text(f"DROP INDEX {index}"))
+            connection.execute(text("ALTER TABLE tracks DROP COLUMN genre"))
+            connection.execute(text("ALTER TABLE tracks DROP COLUMN artist"))
     with Catalog(url) as catalog:
         with catalog.engine.connect() as connection:
             names = {row[0] for row in connection.execute(text("SELECT name FROM sqlite_master WHERE type = 'index'"))}
-        assert "ix_tracks_state_mood_va" in names
-        assert catalog.stats().tracks == 50
+        assert {"ix_tracks_state_mood_va", "ix_tracks_state_genre_artist"} <= names
+        stats = catalog.stats()
+        assert stats.genres == {GENRES[g]: int(n) for g, n in zip(*np.unique(made["genre"], return_counts=True))}
+        assert stats.artists == len(np.unique(made["artist"]))
+
+
+def test_staged_tracks_carry_genre_and_artist_into_the_aggregates(tmp_path):
+    from ingest.catalog import TrackRecord
+    from ingest.sources import SourceItem
+
+    with Catalog(f"sqlite:///{tmp_path / 'catalog.sqlite'}") as catalog:
+        job = catalog.create_job("/music", "local")
+        items = catalog.add_items(job, [SourceItem(f"/music/{i}.flac", {"genre": genre, "artist": "Ann"}) for i, genre in enumerate(("jazz", "jazz", 1999))])
+        for i, item in enumerate(items):
+            meta = {"genre": ("jazz", "jazz", 1999)[i], "artist": "Ann"}
+            catalog.stage_track(TrackRecord(
+                id=f"00000000-0000-4000-8000-{i:012d}", content_hash=f"{i:064x}", path=f"/music/{i}.flac", size=1, mtime_ns=1, model="m",
+                duration=10.0, valence=0.5, arousal=0.5, mood="calmness", moods={"calmness": 1.0}, metadata=meta, metadata_signature="s",
+                vector=np.ones(4, dtype=np.float32)), item, job)
+        catalog.mark_written(catalog.outbox())
+        stats = catalog.stats()
+        assert (stats.genres, stats.artists, stats.tracks) == ({"jazz": 2, "1999": 1}, 1, 3)
 
 
 @pytest.fixture
