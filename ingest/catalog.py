@@ -858,19 +858,22 @@ def _create_schema(connection: Connection) -> None:
         # Several workers start at once; serialise CREATE TABLE so they do not race on the catalog.
         connection.execute(text("SELECT pg_advisory_xact_lock(7461736)"))
     Base.metadata.create_all(connection)
-    # Catalogs created before a column existed get it here (create_all adds tables, never columns).
+    # Catalogs created before a column or an index existed get it here (create_all adds tables, never
+    # columns, and a table's indexes only with the table). One reflection query each on PostgreSQL.
+    inspector = inspect(connection)
+    columns = {table: {column["name"] for column in found} for (_, table), found in inspector.get_multi_columns().items()}
+    indexes = {index["name"] for found in inspector.get_multi_indexes().values() for index in found}
     for table, added in ((IngestJob.__table__, ("planner_until", "final_counts")), (Track.__table__, ("genre", "artist"))):
-        existing = {column["name"] for column in inspect(connection).get_columns(table.name)}
         for name in added:
-            if name not in existing:
+            if name not in columns[table.name]:
                 kind = table.c[name].type.compile(connection.dialect)
                 connection.execute(text(f"ALTER TABLE {table.name} ADD COLUMN {name} {kind}"))
                 if table is Track.__table__:  # copy the value out of the metadata of the tracks already there (one pass)
                     connection.execute(update(Track).values({name: Track.meta[name].as_string()}))
-    # ... and indexes added since (create_all makes a table's indexes only with the table).
     for table in Base.metadata.sorted_tables:
         for index in table.indexes:
-            index.create(connection, checkfirst=True)
+            if index.name not in indexes:
+                index.create(connection)
 
 
 def label_of(metadata: dict[str, Any], key: str) -> str | None:
