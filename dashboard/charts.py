@@ -15,6 +15,7 @@ import pandas as pd
 # Words drawn faintly on every VA plane so a reader can tell which corner means what.
 VA_LANDMARKS: tuple[str, ...] = ("happy", "exciting", "angry", "tension", "sad", "calm", "tenderness", "nostalgia")
 MAX_POINTS = 5000  # Vega-Lite in the browser stays responsive below this
+VALENCE_TITLE, AROUSAL_TITLE = "valence (unpleasant → pleasant)", "arousal (calm → energetic)"
 
 
 def emotion_bars(emotions: Mapping[str, float], *, title: str = "", top: int = 8) -> alt.Chart:
@@ -52,6 +53,7 @@ def va_plane(
     title: str = "",
     landmarks: Mapping[str, tuple[float, float]] | None = None,
     height: int = 420,
+    density: np.ndarray | None = None,
 ) -> alt.LayerChart:
     """Points on the valence-arousal plane (both 0-1), optionally with the query as a star.
 
@@ -64,15 +66,30 @@ def va_plane(
         title: Chart title.
         landmarks: Emotion words -> VA drawn as faint reference labels.
         height: Chart height in pixels.
+        density: A ``bins x bins`` count histogram (valence bin, arousal bin) drawn as shaded cells under
+            the points: how a catalog too big to draw point by point spreads (see :func:`va_cells`).
     """
     points = _sample(points)
-    axis_x = alt.X("valence:Q", scale=alt.Scale(domain=[0, 1]), title="valence (unpleasant → pleasant)")
-    axis_y = alt.Y("arousal:Q", scale=alt.Scale(domain=[0, 1]), title="arousal (calm → energetic)")
+    axis_x = alt.X("valence:Q", scale=alt.Scale(domain=[0, 1]), title=VALENCE_TITLE)
+    axis_y = alt.Y("arousal:Q", scale=alt.Scale(domain=[0, 1]), title=AROUSAL_TITLE)
     rules = alt.Chart(pd.DataFrame({"at": [0.5]}))
     layers: list[alt.Chart] = [
         rules.mark_rule(color="#bbb", strokeDash=[4, 4]).encode(x="at:Q"),
         rules.mark_rule(color="#bbb", strokeDash=[4, 4]).encode(y="at:Q"),
     ]
+    if density is not None:
+        cells = va_cells(density)
+        layers.append(
+            alt.Chart(cells)
+            .mark_rect()
+            .encode(
+                x=alt.X("v0:Q", scale=alt.Scale(domain=[0, 1]), title=VALENCE_TITLE), x2="v1:Q",
+                y=alt.Y("a0:Q", scale=alt.Scale(domain=[0, 1]), title=AROUSAL_TITLE), y2="a1:Q",
+                color=alt.Color("tracks:Q", scale=alt.Scale(scheme="greys", type="sqrt"), title="tracks"),
+                tooltip=[alt.Tooltip("tracks:Q", format=","), alt.Tooltip("v0:Q", title="valence from", format=".2f"),
+                         alt.Tooltip("a0:Q", title="arousal from", format=".2f")],
+            )
+        )
     if landmarks:
         words = pd.DataFrame([(word, v, a) for word, (v, a) in landmarks.items()], columns=["word", "valence", "arousal"])
         layers.append(alt.Chart(words).mark_text(color="#999", fontStyle="italic", fontSize=11).encode(axis_x, axis_y, text="word:N"))
@@ -93,6 +110,17 @@ def va_plane(
             .encode(axis_x, axis_y, tooltip=["what", alt.Tooltip("valence:Q", format=".2f"), alt.Tooltip("arousal:Q", format=".2f")])
         )
     return alt.layer(*layers).properties(title=title, height=height)
+
+
+def va_cells(counts: np.ndarray) -> pd.DataFrame:
+    """The non-empty cells of a valence-arousal count histogram as rectangles (``v0, v1, a0, a1, tracks``)."""
+    counts = np.asarray(counts)
+    bins_v, bins_a = counts.shape
+    valence, arousal = np.nonzero(counts)
+    return pd.DataFrame({
+        "v0": valence / bins_v, "v1": (valence + 1) / bins_v, "a0": arousal / bins_a, "a1": (arousal + 1) / bins_a,
+        "tracks": counts[valence, arousal].astype(int),
+    })
 
 
 def similarity_heatmap(

@@ -15,18 +15,19 @@ from pathlib import Path
 import pandas as pd
 import streamlit as st
 
+from dashboard.charts import MAX_POINTS
 from dashboard.filters import Facet
 from dashboard.filters import catalog_facets as facets_from_payloads
 from dashboard.jobs import JobBoard
-from ingest.catalog import Catalog, open_catalog
+from ingest.catalog import Catalog, CatalogStats, Track, open_catalog
 from ingest.pipeline import JobSummary, Progress, run_ingest, run_ingest_on_server
 from recommender.client import Client
 from recommender.model import EmotionModel
 from recommender.search import Recommender
 from recommender.service import find_server
 from recommender.settings import Settings
-from recommender.store import VectorStore
 
+FACET_SAMPLE = 20_000  # payloads read to offer search filters
 # Payload fields shown in the catalog table, in this order (others are left out).
 TRACK_COLUMNS = ("title", "artist", "album", "genre", "year", "licence", "duration", "mood", "valence", "arousal", "path")
 
@@ -108,32 +109,54 @@ def job_board(settings: Settings | None = None) -> JobBoard:
     return _job_board(_key(settings or current_settings()))
 
 
-def catalog_tracks(settings: Settings | None = None) -> pd.DataFrame:
-    """Every track's id and payload as a data frame (one row per track), cached until the catalog changes."""
+def catalog_stats(settings: Settings | None = None) -> CatalogStats:
+    """Exact numbers of the whole catalog (SQL aggregates), cached until the catalog changes."""
     settings = settings or current_settings()
-    store = recommender(settings).store
-    return _catalog_tracks(_key(settings), store.count(), job_board(settings).revision, store)
+    return _catalog_stats(_key(settings), _version(settings), catalog(settings))
 
 
-def catalog_facets(settings: Settings | None = None) -> list[Facet]:
-    """Filters worth offering for the current catalog (see :func:`dashboard.filters.catalog_facets`)."""
+def catalog_sample(settings: Settings | None = None) -> pd.DataFrame:
+    """Up to ``charts.MAX_POINTS`` tracks (all of a small catalog, a uniform sample of a big one) as a data frame."""
     settings = settings or current_settings()
-    store = recommender(settings).store
-    return _catalog_facets(_key(settings), store.count(), job_board(settings).revision, store)
+    return _catalog_sample(_key(settings), _version(settings), catalog(settings))
+
+
+def _version(settings: Settings) -> tuple[object, ...]:
+    """Changes whenever tracks are added, removed or restaged (cheap: counts per state on an index)."""
+    return (tuple(sorted(catalog(settings).counts().items())), job_board(settings).revision)
+
+
+@st.cache_data(show_spinner="Counting the catalog…", max_entries=4, ttl=600)
+def _catalog_stats(key: str, version: tuple[object, ...], _catalog: Catalog) -> CatalogStats:
+    return _catalog.stats()
 
 
 @st.cache_data(max_entries=4, ttl=600)
-def _catalog_facets(key: str, count: int, revision: int, _store: VectorStore) -> list[Facet]:
-    return facets_from_payloads(point.payload for point in _store.iter_points())
+def _catalog_sample(key: str, version: tuple[object, ...], _catalog: Catalog) -> pd.DataFrame:
+    return track_frame(_catalog.sample_tracks(MAX_POINTS))
 
 
-@st.cache_data(show_spinner="Reading the catalog…", max_entries=4, ttl=600)
-def _catalog_tracks(key: str, count: int, revision: int, _store: VectorStore) -> pd.DataFrame:
-    rows = [{"id": point.id, **point.payload} for point in _store.iter_points()]
-    frame = pd.DataFrame(rows)
+def track_frame(tracks: list[Track]) -> pd.DataFrame:
+    """Tracks as rows of their payload fields (manifest metadata, duration, mood, valence, arousal, path) plus ``id``."""
+    frame = pd.DataFrame([{"id": track.id, **track.payload()} for track in tracks])
     if frame.empty:
         return pd.DataFrame(columns=["id", *TRACK_COLUMNS])
     for column in ("duration", "valence", "arousal"):
         if column in frame:
             frame[column] = pd.to_numeric(frame[column], errors="coerce")
     return frame
+
+
+def catalog_facets(settings: Settings | None = None) -> list[Facet]:
+    """Filters worth offering for the current catalog (see :func:`dashboard.filters.catalog_facets`).
+
+    Read from the SQL catalog's payloads: all of them up to :data:`FACET_SAMPLE` tracks, a uniform sample
+    of that many beyond (a value on fewer than ~1 in 5,000 tracks may then be missing from the choices).
+    """
+    settings = settings or current_settings()
+    return _catalog_facets(_key(settings), _version(settings), catalog(settings))
+
+
+@st.cache_data(max_entries=4, ttl=600)
+def _catalog_facets(key: str, version: tuple[object, ...], _catalog: Catalog) -> list[Facet]:
+    return facets_from_payloads(track.payload() for track in _catalog.sample_tracks(FACET_SAMPLE))

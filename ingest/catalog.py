@@ -39,10 +39,12 @@ from sqlalchemy import (
     String,
     Text,
     UniqueConstraint,
+    cast,
     create_engine,
     delete,
     event,
     func,
+    insert,
     inspect,
     or_,
     select,
@@ -65,6 +67,8 @@ PENDING, INDEXED, RETIRED = "pending", "indexed", "retired"
 QUEUED, INGESTED, SKIPPED, FAILED = "queued", "ingested", "skipped", "failed"
 ITEM_STATUSES = (QUEUED, PENDING, INGESTED, SKIPPED, FAILED)
 FINAL_ITEM_STATUSES = (INGESTED, SKIPPED, FAILED)
+# Ids or paths per IN (...) list: well below every SQLite build's limit of bound parameters.
+_IN_CHUNK = 500
 # Job states. STALE is never stored: it is how an open job whose items have not moved for longer than
 # the visibility timeout is shown (its process or worker was killed); any new activity revives it.
 PLANNING, RUNNING, DONE, JOB_FAILED, STALE = "planning", "running", "done", "failed", "stale"
@@ -95,6 +99,16 @@ class Track(Base):
     """One distinct audio content in the library."""
 
     __tablename__ = "tracks"
+    __table_args__ = (
+        # The dashboard's aggregates (count, hours, moods, the valence-arousal histogram) read this narrow
+        # index, never the wide rows (embeddings, JSON).
+        Index("ix_tracks_state_mood_va", "state", "mood", "valence", "arousal", "duration"),
+        # Listings by path, all or of one mood: a deep page skips index entries, not table rows.
+        Index("ix_tracks_state_path", "state", "path"),
+        Index("ix_tracks_state_mood_path", "state", "mood", "path"),
+        # Genre and artist counts in one ordered pass over a narrow index (not the metadata JSON of every row).
+        Index("ix_tracks_state_genre_artist", "state", "genre", "artist"),
+    )
 
     id: Mapped[str] = mapped_column(String(36), primary_key=True)
     content_hash: Mapped[str] = mapped_column(String(64), unique=True)
@@ -110,6 +124,9 @@ class Track(Base):
     mood: Mapped[str] = mapped_column(String(64))
     moods: Mapped[dict[str, Any]]
     meta: Mapped[dict[str, Any]] = mapped_column("metadata")
+    # The manifest's genre and artist as text, copied out of ``meta`` for the catalog's aggregates.
+    genre: Mapped[str | None] = mapped_column(Text)
+    artist: Mapped[str | None] = mapped_column(Text)
     metadata_signature: Mapped[str] = mapped_column(String(32))
     vector: Mapped[bytes] = mapped_column(LargeBinary)
     job_id: Mapped[str | None] = mapped_column(String(36))
@@ -144,15 +161,24 @@ class IngestJob(Base):
     state: Mapped[str] = mapped_column(String(16))
     total: Mapped[int | None] = mapped_column(Integer)
     error: Mapped[str | None] = mapped_column(Text)
-    created_at: Mapped[dt.datetime]
+    created_at: Mapped[dt.datetime] = mapped_column(index=True)  # the latest jobs first
     finished_at: Mapped[dt.datetime | None]
     # Until when one worker holds the right to plan the job (a re-delivered task must not plan it twice).
     planner_until: Mapped[dt.datetime | None]
+    # Items per status, kept once the job is done (its items never change again): listing jobs then
+    # reads one row per job instead of counting a million items each.
+    final_counts: Mapped[dict[str, Any] | None]
 
 
 class IngestItem(Base):
     __tablename__ = "ingest_items"
-    __table_args__ = (Index("ix_ingest_items_job_status", "job_id", "status"),)
+    __table_args__ = (
+        Index("ix_ingest_items_job_status", "job_id", "status"),
+        # Failed files in path order (counts, ``latest_failures``) without walking every item of every job.
+        Index("ix_ingest_items_status_path", "status", "path"),
+        # The last activity of a job (is it stale?), read with every progress report.
+        Index("ix_ingest_items_job_updated", "job_id", "updated_at"),
+    )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
     job_id: Mapped[str] = mapped_column(ForeignKey("ingest_jobs.id", ondelete="CASCADE"))
@@ -209,6 +235,47 @@ class TrackRecord:
     metadata: dict[str, Any]
     metadata_signature: str
     vector: np.ndarray
+
+
+@dataclass(frozen=True)
+class KnownFile:
+    """The file stats and analysis identity of a live track (enough to skip an unchanged file without reading it)."""
+
+    track_id: str
+    size: int
+    mtime_ns: int
+    model: str
+    metadata_signature: str
+    state: str
+
+
+@dataclass(frozen=True)
+class CatalogStats:
+    """What the dashboard's Catalog page summarises, over every indexed track (exact counts, no sampling).
+
+    Attributes:
+        tracks: Indexed tracks.
+        seconds: Their total duration.
+        moods: Strongest mood -> tracks.
+        genres: Manifest ``genre`` -> tracks (tracks without one are left out).
+        artists: Distinct manifest ``artist`` values.
+        va_counts: ``bins x bins`` track counts; ``va_counts[i, j]`` holds valence bin ``i``, arousal bin ``j``.
+    """
+
+    tracks: int
+    seconds: float
+    moods: dict[str, int]
+    genres: dict[str, int]
+    artists: int
+    va_counts: np.ndarray
+
+
+@dataclass(frozen=True)
+class TrackPage:
+    """One page of a listing and how many tracks the whole listing holds."""
+
+    total: int
+    tracks: list[Track]
 
 
 @dataclass(frozen=True)
@@ -328,13 +395,17 @@ class Catalog:
         """Record a chunk of a job's files as queued; returns their item ids in order."""
         now = utcnow()
         rows = [
-            IngestItem(job_id=job_id, path=item.path, meta=item.metadata, problem=item.problem, status=QUEUED, updated_at=now)
+            {"job_id": job_id, "path": item.path, "meta": item.metadata, "problem": item.problem, "status": QUEUED, "updated_at": now}
             for item in items
         ]
+        # One executemany, then the new ids in one query: an INSERT ... RETURNING per row (what the ORM does
+        # on SQLite) costs a statement per file. Ids grow in insertion order, and one planner records a job.
         with self.session() as session:
-            session.add_all(rows)
-            session.flush()
-            return [row.id for row in rows]
+            before = session.scalar(select(func.max(IngestItem.id))) or 0
+            session.execute(insert(IngestItem), rows)
+            return list(
+                session.scalars(select(IngestItem.id).where(IngestItem.id > before, IngestItem.job_id == job_id).order_by(IngestItem.id))
+            )
 
     def claim_planning(self, job_id: str, seconds: float) -> float:
         """Take or renew the planning lease of a job for ``seconds``; 0 when taken, else seconds until it frees up.
@@ -382,12 +453,16 @@ class Catalog:
                 return job is not None
             if job.state != RUNNING:
                 return False
+            # EXISTS stops at the first open item; a COUNT would walk every queued item of a big job per batch.
             open_items = session.scalar(
-                select(func.count()).where(IngestItem.job_id == job_id, IngestItem.status.in_((QUEUED, PENDING)))
+                select(select(IngestItem.id).where(IngestItem.job_id == job_id, IngestItem.status.in_((QUEUED, PENDING))).exists())
             )
             if open_items:
                 return False
             job.state, job.finished_at = DONE, utcnow()
+            job.final_counts = dict(
+                session.execute(select(IngestItem.status, func.count()).where(IngestItem.job_id == job_id).group_by(IngestItem.status)).all()
+            )
             return True
 
     def job_status(self, job_id: str, *, failures: int = 100) -> JobStatus:
@@ -400,11 +475,15 @@ class Catalog:
             job = session.get(IngestJob, job_id)
             if job is None:
                 raise KeyError(f"no ingest job {job_id!r}")
-            counts = dict(
-                session.execute(
-                    select(IngestItem.status, func.count()).where(IngestItem.job_id == job_id).group_by(IngestItem.status)
-                ).all()
-            )
+            counts = job.final_counts
+            if counts is None:
+                counts = dict(
+                    session.execute(
+                        select(IngestItem.status, func.count()).where(IngestItem.job_id == job_id).group_by(IngestItem.status)
+                    ).all()
+                )
+                if job.state == DONE:  # a job done before final counts were kept
+                    job.final_counts = counts
             failed = session.execute(
                 select(IngestItem.path, IngestItem.reason, IngestItem.message)
                 .where(IngestItem.job_id == job_id, IngestItem.status == FAILED)
@@ -471,6 +550,34 @@ class Catalog:
                 select(Track).where(Track.path == path, Track.state != RETIRED).order_by(Track.updated_at.desc()).limit(1)
             ).first()
 
+    def live_files(self, paths: Sequence[str]) -> dict[str, KnownFile]:
+        """What the catalog knows of each path's live track (the one :meth:`track_at` returns), in one query per 500 paths."""
+        known: dict[str, KnownFile] = {}
+        columns = (Track.path, Track.id, Track.size, Track.mtime_ns, Track.model, Track.metadata_signature, Track.state, Track.updated_at)
+        with self.session() as session:
+            for start in range(0, len(paths), _IN_CHUNK):
+                chunk = list(paths[start:start + _IN_CHUNK])
+                found = session.execute(select(*columns).where(Track.path.in_(chunk), Track.state != RETIRED).order_by(Track.updated_at))
+                for row in found:  # oldest first: the most recently staged track of a path wins
+                    known[row.path] = KnownFile(*row[1:7])
+        return known
+
+    def finish_unchanged(self, outcomes: Sequence[tuple[int, str, bool]]) -> None:
+        """Finish items of unchanged files in one transaction: ``(item id, track id, indexed)`` each.
+
+        An item whose track is indexed is ``skipped``; one whose track still waits for its vector write
+        waits with it (``pending``), as :meth:`finish_item` and :meth:`wait_for_track` do one at a time.
+        """
+        if not outcomes:
+            return
+        now = utcnow()
+        values = [
+            {"id": item_id, "status": SKIPPED if indexed else PENDING, "track_id": track, "reason": "unchanged", "message": None, "updated_at": now}
+            for item_id, track, indexed in outcomes
+        ]
+        with self.session() as session:
+            session.execute(update(IngestItem), values)
+
     def touch_track(self, track_id: str, size: int, mtime_ns: int) -> None:
         """Remember new file stats of unchanged content (so the next run skips it without hashing)."""
         with self.session() as session:
@@ -494,6 +601,8 @@ class Catalog:
             mood=record.mood,
             moods={label: float(p) for label, p in record.moods.items()},
             meta=record.metadata,
+            genre=label_of(record.metadata, "genre"),
+            artist=label_of(record.metadata, "artist"),
             metadata_signature=record.metadata_signature,
             vector=np.ascontiguousarray(record.vector, dtype=np.float32).tobytes(),
             job_id=job_id,
@@ -607,6 +716,46 @@ class Catalog:
         with self.session() as session:
             return list(session.scalars(select(Track).where(Track.state != RETIRED).order_by(Track.path).offset(offset).limit(limit)))
 
+    def track_page(self, limit: int = 50, offset: int = 0, mood: str | None = None) -> TrackPage:
+        """Indexed tracks ordered by path (optionally only those whose strongest mood is ``mood``), one page of them."""
+        condition = [Track.state == INDEXED] + ([Track.mood == mood] if mood else [])
+        with self.session() as session:
+            total = session.scalar(select(func.count()).select_from(Track).where(*condition)) or 0
+            rows = list(session.scalars(select(Track).where(*condition).order_by(Track.path).offset(offset).limit(limit)))
+        return TrackPage(total, rows)
+
+    def stats(self, bins: int = 40) -> CatalogStats:
+        """Exact library-wide numbers for the dashboard, aggregated in SQL (nothing per track reaches Python).
+
+        Args:
+            bins: Bins per axis of the valence-arousal histogram (both axes span 0-1).
+        """
+        indexed = Track.state == INDEXED
+        with self.session() as session:
+            tracks, seconds = session.execute(select(func.count(), func.coalesce(func.sum(Track.duration), 0.0)).where(indexed)).one()
+            moods = dict(session.execute(select(Track.mood, func.count()).where(indexed).group_by(Track.mood)).all())
+            valence_bin, arousal_bin = _bin(session, Track.valence, bins), _bin(session, Track.arousal, bins)
+            cells = session.execute(
+                select(valence_bin, arousal_bin, func.count())
+                .where(indexed, Track.valence.is_not(None), Track.arousal.is_not(None))
+                .group_by(valence_bin, arousal_bin)
+            ).all()
+            pairs = session.execute(select(Track.genre, Track.artist, func.count()).where(indexed).group_by(Track.genre, Track.artist)).all()
+        genres: dict[str, int] = {}
+        for genre, _, count in pairs:
+            if genre is not None:
+                genres[genre] = genres.get(genre, 0) + count
+        artists = len({artist for _, artist, _ in pairs if artist is not None})
+        va_counts = np.zeros((bins, bins), dtype=np.int64)
+        for valence_bin, arousal_bin, count in cells:  # a value of exactly 1.0 belongs to the last bin
+            va_counts[min(max(int(valence_bin), 0), bins - 1), min(max(int(arousal_bin), 0), bins - 1)] += count
+        return CatalogStats(int(tracks), float(seconds), moods, genres, artists, va_counts)
+
+    def sample_tracks(self, limit: int = 5000) -> list[Track]:
+        """``limit`` indexed tracks, a uniform sample: ids are content hashes, so the first ids in order are a random draw."""
+        with self.session() as session:
+            return list(session.scalars(select(Track).where(Track.state == INDEXED).order_by(Track.id).limit(limit)))
+
     def counts(self) -> dict[str, int]:
         """Library-wide numbers: indexed tracks, outbox size, files whose latest attempt failed, jobs."""
         with self.session() as session:
@@ -709,11 +858,38 @@ def _create_schema(connection: Connection) -> None:
         # Several workers start at once; serialise CREATE TABLE so they do not race on the catalog.
         connection.execute(text("SELECT pg_advisory_xact_lock(7461736)"))
     Base.metadata.create_all(connection)
-    # Catalogs created before a column existed get it here (create_all adds tables, never columns).
-    existing = {column["name"] for column in inspect(connection).get_columns(IngestJob.__tablename__)}
-    if "planner_until" not in existing:
-        kind = IngestJob.__table__.c.planner_until.type.compile(connection.dialect)
-        connection.execute(text(f"ALTER TABLE {IngestJob.__tablename__} ADD COLUMN planner_until {kind}"))
+    # Catalogs created before a column or an index existed get it here (create_all adds tables, never
+    # columns, and a table's indexes only with the table). One reflection query each on PostgreSQL.
+    inspector = inspect(connection)
+    columns = {table: {column["name"] for column in found} for (_, table), found in inspector.get_multi_columns().items()}
+    indexes = {index["name"] for found in inspector.get_multi_indexes().values() for index in found}
+    for table, added in ((IngestJob.__table__, ("planner_until", "final_counts")), (Track.__table__, ("genre", "artist"))):
+        for name in added:
+            if name not in columns[table.name]:
+                kind = table.c[name].type.compile(connection.dialect)
+                connection.execute(text(f"ALTER TABLE {table.name} ADD COLUMN {name} {kind}"))
+                if table is Track.__table__:  # copy the value out of the metadata of the tracks already there (one pass)
+                    connection.execute(update(Track).values({name: Track.meta[name].as_string()}))
+    for table in Base.metadata.sorted_tables:
+        for index in table.indexes:
+            if index.name not in indexes:
+                index.create(connection)
+
+
+def label_of(metadata: dict[str, Any], key: str) -> str | None:
+    """A metadata value as the text the catalog groups by (None when absent or not a plain value)."""
+    value = metadata.get(key)
+    if value is None or isinstance(value, (dict, list)):
+        return None
+    return str(value).lower() if isinstance(value, bool) else str(value)
+
+
+def _bin(session: Session, column: Any, bins: int) -> Any:
+    """SQL for the histogram bin of a 0-1 ``column`` (SQLite's CAST truncates; PostgreSQL's rounds, so floor first)."""
+    scaled = column * bins
+    if session.get_bind().dialect.name == "postgresql":
+        return func.floor(scaled)
+    return cast(scaled, Integer)
 
 
 def _upsert_track(session: Session, track_id: str, values: dict[str, Any]) -> None:

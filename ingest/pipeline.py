@@ -67,6 +67,7 @@ DEFAULT_BATCH_SIZE = 8
 MAX_DEFAULT_ANALYSERS = 4
 # A single file is analysed in-process: starting analysis processes costs seconds.
 MIN_FILES_FOR_ANALYSERS = 2
+SKIP_CHUNK = 500  # items checked for "unchanged" per lookup while planning (one IN list)
 Progress = Callable[[JobStatus], None]
 
 
@@ -207,14 +208,15 @@ class Ingestor:
     def process_batch(self, job_id: str, item_ids: Sequence[int]) -> None:
         """Process the still-queued items among ``item_ids`` (so a re-delivered batch changes nothing)."""
         fingerprint = self.model.fingerprint
+        items = self._skip_unchanged(self.catalog.queued_items(item_ids), fingerprint)
         if self.analysers is None:
-            for item in self.catalog.queued_items(item_ids):
+            for item in items:
                 self.process_item(job_id, item, fingerprint)
         else:
             # Files go to the analysis processes as soon as they pass the cheap checks; results are
             # staged here, in order, so only this process touches the catalog and the store.
             submitted = []
-            for item in self.catalog.queued_items(item_ids):
+            for item in items:
                 pending = self._guarded(item, lambda item=item: self._prepare(job_id, item, fingerprint))
                 if pending is not None:
                     submitted.append((pending, self.analysers.submit(pending.item.path, self.settings.max_track_seconds)))
@@ -224,6 +226,40 @@ class Ingestor:
         if self.store is not None:
             self.flush()
         self.catalog.finish_job_if_complete(job_id)
+
+    def skip_unchanged(self, item_ids: Sequence[int]) -> list[int]:
+        """Finish the still-queued items among ``item_ids`` whose files are unchanged; returns the ids left to process.
+
+        Planning calls this on big chunks (run_ingest, the Celery planner), so re-ingesting an
+        unchanged library costs a ``stat`` per file and a few queries per chunk, never a file read.
+        """
+        items = self.catalog.queued_items(item_ids)
+        return [item.id for item in self._skip_unchanged(items, self.model.fingerprint)]
+
+    def _skip_unchanged(self, items: Sequence[IngestItem], fingerprint: str) -> list[IngestItem]:
+        """Step 1 for many items at once: one lookup and one update for all of them; returns the others."""
+        stats: dict[int, os.stat_result] = {}
+        for item in items:
+            if not item.problem:
+                try:
+                    stats[item.id] = _regular_file(item.path)
+                except AudioError:
+                    pass  # reported by the item's own processing
+        known = self.catalog.live_files([item.path for item in items if item.id in stats])
+        unchanged, rest = [], []
+        for item in items:
+            info, track = stats.get(item.id), known.get(item.path)
+            if (
+                info is not None
+                and track is not None
+                and (track.size, track.mtime_ns) == (info.st_size, info.st_mtime_ns)
+                and (track.model, track.metadata_signature) == (fingerprint, metadata_signature(item.meta))
+            ):
+                unchanged.append((item.id, track.track_id, track.state == INDEXED))
+            else:
+                rest.append(item)
+        self.catalog.finish_unchanged(unchanged)
+        return rest
 
     def process_item(self, job_id: str, item: IngestItem, fingerprint: str) -> None:
         """Take one item to ``pending``, ``skipped`` or ``failed``; only infrastructure errors escape."""
@@ -611,7 +647,7 @@ def run_ingest(
         model: A loaded ``EmotionModel`` to use (default: load ``settings.model`` once per process).
 
     New files are decoded and analysed by ``analysis_processes(settings)`` processes when that is more
-    than one, the job has at least :data:`MIN_FILES_FOR_ANALYSERS` files and they would load the same
+    than one, the job has at least :data:`MIN_FILES_FOR_ANALYSERS` changed files and they would load the same
     model; this process keeps the catalog and the store (:class:`AnalysisPool`).
 
     Raises:
@@ -640,12 +676,22 @@ def run_ingest(
             catalog.finish_planning(job_id, len(item_ids))
             if progress:
                 progress(catalog.job_status(job_id, failures=0))
-            if analysers is not None and len(item_ids) < MIN_FILES_FOR_ANALYSERS:
+            remaining, reported = [], time.monotonic()
+            for chunk in batched(item_ids, SKIP_CHUNK):  # unchanged files first, in big chunks: no read, few queries
+                remaining += ingestor.skip_unchanged(chunk)
+                if progress and time.monotonic() - reported >= 1.0:  # a job status counts every item: not per chunk
+                    progress(catalog.job_status(job_id, failures=0))
+                    reported = time.monotonic()
+            if len(remaining) < len(item_ids):
+                catalog.finish_job_if_complete(job_id)  # every file may have been unchanged
+                if progress:
+                    progress(catalog.job_status(job_id, failures=0))
+            if analysers is not None and len(remaining) < MIN_FILES_FOR_ANALYSERS:
                 ingestor.analysers = None
             elif analysers is not None:
                 # Keep every analysis process fed: each batch ends when its slowest file does.
                 batch_size = max(batch_size, 4 * analysers.processes)
-            for chunk in batched(item_ids, batch_size):
+            for chunk in batched(remaining, batch_size):
                 ingestor.process_batch(job_id, chunk)
                 if progress:
                     progress(catalog.job_status(job_id, failures=0))

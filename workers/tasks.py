@@ -68,7 +68,8 @@ def planning_lease() -> float:
 @shared_task(name=INGEST_JOB_TASK, **_RETRY)
 def ingest_job(job_id: str, source: str, settings: dict[str, Any], batch_size: int) -> None:
     """Enumerate ``source`` into the job's items and send them out in batches."""
-    catalog = ingestor_for(settings).catalog
+    ingestor = ingestor_for(settings)
+    catalog = ingestor.catalog
     try:
         status = catalog.job_status(job_id, failures=0)
     except KeyError:  # not a retryable error: the worker sees another catalog than the submitter
@@ -99,7 +100,8 @@ def ingest_job(job_id: str, source: str, settings: dict[str, Any], batch_size: i
             catalog.renew_planning(job_id, lease)
             item_ids = catalog.add_items(job_id, chunk)
             total += len(item_ids)
-            for batch in batched(item_ids, batch_size):
+            # Unchanged files are finished here, a chunk at a time (no read): only the rest become tasks.
+            for batch in batched(ingestor.skip_unchanged(item_ids), batch_size):
                 _send_batch(job_id, batch, settings)
     except transient_errors(include_qdrant=True):
         raise  # retried: planning resumes after the recorded prefix

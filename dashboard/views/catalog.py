@@ -138,20 +138,60 @@ with guard("showing ingestion progress"):
                 column_config={"started": st.column_config.DatetimeColumn("started", format="YYYY-MM-DD HH:mm:ss")},
             )
 
+BARS = 25  # categories drawn as bars; the rest are summed into one "others" bar
+PAGE_SIZE = 100  # rows of the track table per page
+
+
+def track_table() -> None:
+    """The indexed tracks, a page at a time (a million rows never reach the browser)."""
+    moods = ["every mood", *sorted(stats.moods)]
+    left, right = st.columns([2, 1])
+    choice = left.selectbox("Strongest mood", moods, help="Only tracks whose strongest mood is this.")
+    mood = None if choice == moods[0] else choice
+    total = stats.tracks if mood is None else stats.moods[mood]
+    pages = max(1, -(-total // PAGE_SIZE))
+    page = int(right.number_input(f"Page (of {pages:,})", min_value=1, max_value=pages, value=1, step=1))
+    rows = resources.catalog().track_page(limit=PAGE_SIZE, offset=(page - 1) * PAGE_SIZE, mood=mood)
+    frame = resources.track_frame(rows.tracks)
+    first = (page - 1) * PAGE_SIZE
+    st.caption(f"Tracks {first + 1:,}–{first + len(frame):,} of {rows.total:,}, by path.")
+    st.dataframe(
+        frame[[c for c in resources.TRACK_COLUMNS if c in frame]],
+        hide_index=True,
+        width="stretch",
+        column_config={
+            "duration": st.column_config.NumberColumn("duration (s)", format="%.0f"),
+            "valence": st.column_config.ProgressColumn("valence", min_value=0.0, max_value=1.0, format="%.2f"),
+            "arousal": st.column_config.ProgressColumn("arousal", min_value=0.0, max_value=1.0, format="%.2f"),
+        },
+    )
+
+
+def top(counts: dict[str, int]) -> dict[str, int]:
+    """The :data:`BARS` largest categories, and the rest summed as "(N others)"."""
+    ranked = sorted(counts.items(), key=lambda item: item[1], reverse=True)
+    shown = dict(ranked[:BARS])
+    if len(ranked) > BARS:
+        shown[f"({len(ranked) - BARS} others)"] = sum(count for _, count in ranked[BARS:])
+    return shown
+
+
 with guard("loading the catalog"):
-    tracks = resources.catalog_tracks()
+    stats = resources.catalog_stats()
+    tracks = resources.catalog_sample()  # every track of a small catalog, a uniform sample of a big one
     counts = resources.catalog().counts()
     st.subheader("What is in the catalog")
     columns = st.columns(5)
-    columns[0].metric("Tracks", f"{len(tracks):,}")
-    columns[1].metric("Hours of music", f"{tracks['duration'].sum() / 3600:.1f}" if len(tracks) else "0")
-    columns[2].metric("Genres", tracks["genre"].nunique() if "genre" in tracks else 0)
-    columns[3].metric("Artists", tracks["artist"].nunique() if "artist" in tracks else 0)
-    columns[4].metric("Failed files", counts["failed"], help="Files whose latest ingestion attempt failed (listed below).")
+    columns[0].metric("Tracks", f"{stats.tracks:,}")
+    columns[1].metric("Hours of music", f"{stats.seconds / 3600:.1f}" if stats.tracks else "0")
+    columns[2].metric("Genres", f"{len(stats.genres):,}")
+    columns[3].metric("Artists", f"{stats.artists:,}")
+    columns[4].metric("Failed files", f"{counts['failed']:,}", help="Files whose latest ingestion attempt failed (listed below).")
 
-    if tracks.empty:
+    if stats.tracks == 0:
         st.info("The catalog is empty. Add a folder of music above to start.")
     else:
+        sampled = len(tracks) < stats.tracks
         left, right = st.columns([3, 2])
         with left:
             colour_fields = [c for c in ("genre", "mood", "licence", "artist", "album") if c in tracks and tracks[c].nunique() > 1]
@@ -163,25 +203,20 @@ with guard("loading the catalog"):
                 tooltip=tooltip,
                 landmarks={word: BUILTIN_VA[word] for word in charts.VA_LANDMARKS},
                 title="Tracks on the valence-arousal plane",
+                density=stats.va_counts if sampled else None,
             )
             st.altair_chart(plane, width="stretch")
+            if sampled:
+                st.caption(
+                    f"The shading counts all {stats.tracks:,} tracks; the {len(tracks):,} points are a uniform sample of them."
+                )
         with right:
-            if "genre" in tracks:
-                st.altair_chart(charts.count_bars(tracks["genre"].value_counts().to_dict(), title="Genres", field="genre"), width="stretch")
-            if "mood" in tracks:
-                st.altair_chart(charts.count_bars(tracks["mood"].value_counts().to_dict(), title="Strongest mood", field="mood"), width="stretch")
-        with st.expander(f"All {len(tracks):,} tracks"):
-            shown = [c for c in resources.TRACK_COLUMNS if c in tracks]
-            st.dataframe(
-                tracks[shown],
-                hide_index=True,
-                width="stretch",
-                column_config={
-                    "duration": st.column_config.NumberColumn("duration (s)", format="%.0f"),
-                    "valence": st.column_config.ProgressColumn("valence", min_value=0.0, max_value=1.0, format="%.2f"),
-                    "arousal": st.column_config.ProgressColumn("arousal", min_value=0.0, max_value=1.0, format="%.2f"),
-                },
-            )
+            if stats.genres:
+                st.altair_chart(charts.count_bars(top(stats.genres), title="Genres", field="genre"), width="stretch")
+            if stats.moods:
+                st.altair_chart(charts.count_bars(top(stats.moods), title="Strongest mood", field="mood"), width="stretch")
+        with st.expander(f"All {stats.tracks:,} tracks"):
+            track_table()
 
 with guard("listing failed files"):
     failures = resources.catalog().latest_failures(limit=500)

@@ -116,6 +116,10 @@ def run_ingest_command(args: argparse.Namespace) -> int:
 
 def _server(settings: Settings) -> Client | None:
     """The ``undertone serve`` owning the store (or at ``UNDERTONE_URL``), if one runs."""
+    from recommender.service import find_server
+
+    if find_server(settings) is None:  # the client imports the model code (torch, seconds): only when needed
+        return None
     from recommender.client import Client
 
     return Client.discover(settings)
