@@ -58,6 +58,13 @@ class Settings(BaseSettings):
             ``exact`` (never a graph) or ``hnsw`` (always); see :class:`recommender.store.base.VectorIndex`.
         hnsw_from: Tracks from which ``auto`` builds the HNSW graph (None: ``VectorIndex``'s measured default).
         hnsw_ef: Candidates HNSW keeps while searching, recall against latency (None: ``VectorIndex``'s default).
+        qdrant_shards: Shards of a collection created on the Qdrant server (None: the server's default);
+            see :class:`recommender.store.base.ServerLayout` and docs/scaling.md.
+        qdrant_replicas: Copies of every shard on different server nodes (None: the server's default).
+        qdrant_on_disk: Keep payloads and float32 vectors on the server's disk, searching an int8 copy
+            in RAM with rescoring (a fraction of the RAM, more disk reads).
+            The three ``qdrant_*`` layout settings apply only when Undertone creates the collection
+            (an existing one keeps its layout); the embedded store ignores them.
         model: Emotion model to load: ``builtin`` or a directory holding ``config.json``.
         data_dir: Labelled corpora for training/evaluation (``../shared/data`` layout).
         lexicon: NRC-VAD lexicon file used to place emotion words outside the built-in vocabulary.
@@ -93,6 +100,9 @@ class Settings(BaseSettings):
     vector_index: Literal["auto", "exact", "hnsw"] = "auto"
     hnsw_from: int | None = Field(default=None, ge=1)
     hnsw_ef: int | None = Field(default=None, ge=1)
+    qdrant_shards: int | None = Field(default=None, ge=1)
+    qdrant_replicas: int | None = Field(default=None, ge=1)
+    qdrant_on_disk: bool = False
     model: str = "builtin"
     data_dir: Path | None = None
     lexicon: Path | None = None

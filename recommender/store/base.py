@@ -114,6 +114,38 @@ class VectorIndex:
         return kilobytes(self.exact_below), 0 if graph_from is None else kilobytes(graph_from)
 
 
+@dataclass(frozen=True)
+class ServerLayout:
+    """How a Qdrant server stores a collection Undertone creates; the embedded store ignores it.
+
+    Applied only when the collection is created: an existing collection keeps its layout (change it
+    on the server, or re-create the collection and re-ingest). Per track, with 64-d vectors: 256 B of
+    float32 vector, ~2.5 KB of payload and payload indexes, ~160 B of HNSW graph (docs/scaling.md).
+
+    Attributes:
+        shards: Pieces the collection is split into (None: the server's default, 1 standalone and one per
+            node in a cluster); put
+            one or more on every node so each holds and searches its share. Fixed at creation.
+        replicas: Copies of every shard on different nodes (None: the server's default, 1). Buys
+            availability and read throughput; costs that many times the RAM and disk, and buys
+            nothing beyond the number of nodes.
+        on_disk: Payloads and original float32 vectors stay on disk (memory-mapped), and a scalar
+            int8 copy of the vectors (64 B instead of 256 B per track) is kept in RAM: RAM per track
+            falls from ~3 KB to roughly the int8 vector, the graph and the payload indexes. Searches
+            score the int8 copies, then rescore twice the asked-for candidates with the originals
+            read from disk (so results keep full-precision order); payload fetches and rescoring cost
+            disk reads, so use SSDs.
+    """
+
+    shards: int | None = None
+    replicas: int | None = None
+    on_disk: bool = False
+
+    def __post_init__(self) -> None:
+        if any(count is not None and count < 1 for count in (self.shards, self.replicas)):
+            raise ConfigError(f"shards and replicas must be positive: {self}")
+
+
 @dataclass
 class TrackPoint:
     """One track as stored: its id, joint-space embedding and payload (metadata + analysis)."""

@@ -11,10 +11,49 @@ import numpy as np
 
 from recommender.errors import DimensionMismatchError, ServiceUnavailableError, StoreError
 from recommender.settings import without_secrets
-from recommender.store.base import PAYLOAD_INDEXES, Hit, TrackPoint, VectorIndex, VectorStore, Where
+from recommender.store.base import PAYLOAD_INDEXES, Hit, ServerLayout, TrackPoint, VectorIndex, VectorStore, Where
 from recommender.store.conversions import as_vector, canonical_id, jsonable, to_client_filter, to_track_point
 
 Method = TypeVar("Method", bound=Callable[..., Any])
+
+OVERSAMPLING = 2.0
+"""With ``ServerLayout.on_disk``, int8 search keeps this many times the asked-for candidates for rescoring."""
+
+
+def collection_args(dim: int, index: VectorIndex, layout: ServerLayout) -> dict[str, Any]:
+    """Keyword arguments of ``QdrantClient.create_collection`` for a ``dim``-d collection.
+
+    Settings left at None are not sent, so the server applies its own defaults.
+    """
+    from qdrant_client import models as m
+
+    full_scan_kb, indexing_kb = index.engine_thresholds(int(dim))
+    args: dict[str, Any] = {
+        "vectors_config": m.VectorParams(size=int(dim), distance=m.Distance.COSINE, on_disk=layout.on_disk or None),
+        "hnsw_config": m.HnswConfigDiff(m=index.m, ef_construct=index.ef_construct, full_scan_threshold=full_scan_kb),
+        "optimizers_config": m.OptimizersConfigDiff(indexing_threshold=indexing_kb),
+    }
+    if layout.shards is not None:
+        args["shard_number"] = layout.shards
+    if layout.replicas is not None:
+        args["replication_factor"] = layout.replicas
+    if layout.on_disk:
+        args["on_disk_payload"] = True
+        args["quantization_config"] = m.ScalarQuantization(
+            scalar=m.ScalarQuantizationConfig(type=m.ScalarType.INT8, quantile=0.99, always_ram=True)
+        )
+    return args
+
+
+def search_params(index: VectorIndex, layout: ServerLayout) -> Any:
+    """``SearchParams`` for every search of a server collection (a ``qdrant_client.models.SearchParams``)."""
+    from qdrant_client import models as m
+
+    exact = index.mode == "exact"
+    acorn = m.AcornSearchParams(enable=True) if index.acorn and not exact else None
+    # Rescoring reads the original vectors of the oversampled candidates, so the order is float32's.
+    quantization = m.QuantizationSearchParams(rescore=True, oversampling=OVERSAMPLING) if layout.on_disk else None
+    return m.SearchParams(exact=exact, hnsw_ef=None if exact else index.ef, acorn=acorn, quantization=quantization)
 
 
 def _reachable(method: Method) -> Method:
@@ -44,16 +83,27 @@ class ServerVectorStore(VectorStore):
     was created with (it may be shared); ``index.ef`` and ``mode="exact"`` apply to every search.
     ``":memory:"`` ignores indexes and always scans exactly.
 
+    ``layout`` (shards, replicas, on-disk storage with int8 quantisation) likewise applies only to a
+    collection this store creates; ``":memory:"`` records only the vectors' ``on_disk`` of it.
+
     Args:
         url: ``http(s)://host:port`` of the server, or ``":memory:"``.
         collection: Collection name.
         api_key: For Qdrant Cloud / secured servers.
         timeout: Seconds per request.
         index: Exact scan or HNSW, and the graph's parameters (default: :class:`VectorIndex`).
+        layout: Shards, replicas and what stays on disk (default: :class:`ServerLayout`, the server's defaults).
     """
 
     def __init__(
-        self, url: str, collection: str = "tracks", *, api_key: str | None = None, timeout: float = 30.0, index: VectorIndex | None = None
+        self,
+        url: str,
+        collection: str = "tracks",
+        *,
+        api_key: str | None = None,
+        timeout: float = 30.0,
+        index: VectorIndex | None = None,
+        layout: ServerLayout | None = None,
     ) -> None:
         from qdrant_client import QdrantClient, models
 
@@ -61,6 +111,7 @@ class ServerVectorStore(VectorStore):
         self.url = url
         self.collection = collection
         self.index = index or VectorIndex()
+        self.layout = layout or ServerLayout()
         if url == ":memory:":
             self._client = QdrantClient(location=":memory:")
         else:
@@ -68,11 +119,7 @@ class ServerVectorStore(VectorStore):
         self._dim: int | None = None
         self._closed = False
         # ":memory:" always scans exactly (and warns about search parameters on every search).
-        exact = self.index.mode == "exact"
-        acorn = models.AcornSearchParams(enable=True) if self.index.acorn and not exact else None
-        self._search_params = (
-            None if url == ":memory:" else models.SearchParams(exact=exact, hnsw_ef=None if exact else self.index.ef, acorn=acorn)
-        )
+        self._search_params = None if url == ":memory:" else search_params(self.index, self.layout)
         self._read_dim()
 
     @_reachable
@@ -94,15 +141,7 @@ class ServerVectorStore(VectorStore):
                     "(a different model?); use another collection or re-ingest"
                 )
             return
-        m = self._m
-        index = self.index
-        full_scan_kb, indexing_kb = index.engine_thresholds(int(dim))
-        self._client.create_collection(
-            self.collection,
-            vectors_config=m.VectorParams(size=int(dim), distance=m.Distance.COSINE),
-            hnsw_config=m.HnswConfigDiff(m=index.m, ef_construct=index.ef_construct, full_scan_threshold=full_scan_kb),
-            optimizers_config=m.OptimizersConfigDiff(indexing_threshold=indexing_kb),
-        )
+        self._client.create_collection(self.collection, **collection_args(dim, self.index, self.layout))
         with warnings.catch_warnings():
             # ":memory:" warns that it ignores payload indexes; a server builds them.
             warnings.filterwarnings("ignore", message="Payload indexes have no effect", category=UserWarning)
