@@ -124,8 +124,8 @@ class ServerLayout:
 
     Attributes:
         shards: Pieces the collection is split into (None: the server's default, 1 standalone and one per
-            node in a cluster); put
-            one or more on every node so each holds and searches its share. Fixed at creation.
+            node in a cluster); one or more on every node, so each holds and searches its share.
+            Fixed at creation.
         replicas: Copies of every shard on different nodes (None: the server's default, 1). Buys
             availability and read throughput; costs that many times the RAM and disk, and buys
             nothing beyond the number of nodes.
