@@ -21,7 +21,7 @@ def counted_loads(model, monkeypatch):
     """EmotionModel.load returning the session's (real) model, counting calls."""
     calls = []
 
-    def load(name_or_path="builtin", *, lexicon=None):
+    def load(name_or_path="builtin", *, lexicon=None, music_max_windows=None):
         calls.append(str(name_or_path))
         return model
 
