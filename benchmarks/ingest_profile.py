@@ -27,9 +27,10 @@ import soundfile as sf
 import torch
 from report import write_section  # benchmarks/report.py (scripts run from their folder)
 
+from ingest.analysis import analyze_file, model_for
 from ingest.catalog import open_catalog
 from ingest.identity import content_hash
-from ingest.pipeline import Ingestor, _Pending, analyze_file, model_for
+from ingest.pipeline import Ingestor, _Pending
 from ingest.sources import iter_source
 from recommender.audio import loudest_frames_dbfs, resample, write_audio
 from recommender.settings import Settings

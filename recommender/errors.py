@@ -27,7 +27,7 @@ that describes it (``ValueError``, ``FileNotFoundError`` ...) so plain ``except`
         ├── AuthenticationError          a missing or wrong token
         └── UploadTooLargeError          a request body over the server's upload limit
 
-Outer layers derive their own from these (``ingest.sources.SourceError``, ``ingest.pipeline.AnalysisError``).
+Outer layers derive their own from these (``ingest.sources.SourceError``, ``ingest.analysis.AnalysisError``).
 """
 
 from __future__ import annotations

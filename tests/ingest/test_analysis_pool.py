@@ -9,7 +9,8 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from ingest.pipeline import AnalysisPool, analysis_processes, run_ingest
+from ingest.analysis import AnalysisPool, analysis_processes
+from ingest.pipeline import run_ingest
 from recommender.errors import CorruptAudioError
 from recommender.settings import Settings
 from recommender.store import open_vector_store
