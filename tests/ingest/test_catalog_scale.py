@@ -10,6 +10,7 @@ import pytest
 import soundfile as sf
 from sqlalchemy import event, text
 
+import ingest.analysis as analysis
 import ingest.pipeline as pipeline
 from ingest.catalog import INDEXED, Catalog
 from ingest.identity import content_hash, track_id
@@ -161,7 +162,7 @@ def test_reingesting_an_unchanged_library_reads_no_file_and_batches_its_queries(
         raise AssertionError(f"{path} was hashed although its size and mtime are unchanged")
 
     monkeypatch.setattr(pipeline, "content_hash", no_reading)
-    monkeypatch.setattr(pipeline, "load_audio", no_reading)
+    monkeypatch.setattr(analysis, "load_audio", no_reading)
     statements = []
     with Catalog(settings.catalog_url) as catalog:
         event.listen(catalog.engine, "before_cursor_execute", lambda *args: statements.append(args[2]))
