@@ -67,6 +67,8 @@ def start_server(store: Path, tmp_path: Path, *options: str) -> Server:
     process = subprocess.Popen(
         undertone("serve", "--store", str(store), "--port", "0", *options),
         stdout=log.open("wb"), stderr=subprocess.STDOUT, env=cli_environment(tmp_path), cwd=tmp_path,
+        # A suite started in the background (`nohup ... &`) passes SIGINT on as ignored; the tests press Ctrl+C.
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
     )
     deadline = time.monotonic() + STARTUP_SECONDS
     while not (record.is_file() if embedded else _answers(_announced(log))):
