@@ -2,13 +2,10 @@
 
 from __future__ import annotations
 
-import os
 import subprocess
 import sys
-import tempfile
 import textwrap
 import uuid
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -59,15 +56,6 @@ def catalog_points() -> list[TrackPoint]:
         for index, (name, genre, artist, year, duration) in enumerate(CATALOG)
     ]
 
-
-@pytest.fixture
-def store_dir(tmp_path):
-    """Embedded stores fsync every change; on tmpfs (when there is one) the same code runs 50x faster."""
-    if not os.path.isdir("/dev/shm"):
-        yield tmp_path
-        return
-    with tempfile.TemporaryDirectory(dir="/dev/shm", prefix="undertone-test-") as directory:
-        yield Path(directory)
 
 
 @pytest.fixture(params=["edge", "server"])

@@ -3,10 +3,7 @@
 from __future__ import annotations
 
 import json
-import os
-import tempfile
 import uuid
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -22,14 +19,6 @@ N = 400
 # walk reaches every track: any difference from the exact answer is a wrong id or a lost filter.
 FORCED = VectorIndex(mode="hnsw", ef=N, exact_below=1)
 
-
-@pytest.fixture
-def store_dir(tmp_path):
-    if not os.path.isdir("/dev/shm"):
-        yield tmp_path
-        return
-    with tempfile.TemporaryDirectory(dir="/dev/shm", prefix="undertone-test-") as directory:
-        yield Path(directory)
 
 
 def clustered(n: int, seed: int = 0) -> np.ndarray:
